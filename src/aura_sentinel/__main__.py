@@ -1,0 +1,3 @@
+from aura_sentinel.cli import main
+
+main()

@@ -1,0 +1,147 @@
+"""The `aura-sentinel` command line. Parses options, calls the library, renders; nothing else.
+
+Heavy libraries (xgboost, torch) are imported inside the commands that need them, so that
+`aura-sentinel --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from aura_sentinel.errors import AuraError
+
+app = typer.Typer(
+    name="aura-sentinel",
+    help="Turn a customer table into a retention plan: a churn model and a retention policy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Customer file: CSV, .xls, .xlsx or Parquet (format read from the content). "
+        "Default: ./data/dataset.xls if present, else the shipped demo table.",
+        show_default=False,
+    ),
+]
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when something fails.")
+    ] = False,
+) -> None:
+    """Turn a customer table into a retention plan: a churn model and a retention policy."""
+
+
+@app.command()
+def train(
+    data: DataArgument = None,
+    models: Annotated[
+        Path,
+        typer.Option("--models", help="Folder to write the model bundle to (replaced atomically)."),
+    ] = Path("models"),
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Outcome column with two classes (Yes/No, 1/0, True/False). Default: Churn.",
+            show_default=False,
+        ),
+    ] = None,
+    identifier: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            help="Customer id column. Default: customerID if present, else the row number.",
+            show_default=False,
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            help="Column to leave out of the features (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same model.")] = 42,
+) -> None:
+    """Learn the churn model from customers with known outcomes and write the model bundle."""
+    from aura_sentinel import render
+    from aura_sentinel.shipped import default_data
+    from aura_sentinel.training import TrainOptions
+    from aura_sentinel.training import train as run_training
+
+    console = Console()
+    data_path = data if data is not None else default_data()
+    options = TrainOptions(
+        target=target,
+        identifier=identifier,
+        excluded=tuple(exclude or ()),
+        folds=folds,
+        seed=seed,
+    )
+    with render.progress_bar(console, "Training churn model") as progress:
+        summary = run_training(data_path, models, options, progress)
+    render.train_summary(console, summary)
+
+
+@app.command("demo-data")
+def demo_data(
+    rows: Annotated[int, typer.Option("--rows", help="Number of customers.")] = 7043,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same table.")] = 42,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Output file; .csv, .parquet or .xls (BIFF, at most 65,535 rows)."
+        ),
+    ] = Path("demo_customers.csv"),
+) -> None:
+    """Write a synthetic customer table in the Telco schema (for demos and benchmarks)."""
+    import time
+
+    from aura_sentinel.demo import generate_customers
+    from aura_sentinel.errors import UsageError
+    from aura_sentinel.io import write_table
+
+    if rows < 1:
+        raise UsageError("--rows", f"{rows} is not a positive number", "give --rows 1 or more")
+    started = time.perf_counter()
+    table = generate_customers(rows, seed)
+    write_table(table, out)
+    churn_rate = (table.get_column("Churn") == "Yes").sum() / rows
+    Console().print(
+        f"Wrote {rows:,} synthetic customers (seed {seed}, churn rate {churn_rate:.1%}) "
+        f"to [bold]{out}[/] in {time.perf_counter() - started:.1f} s."
+    )
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit 2; anything else is a bug and exits 1."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app()
+    except AuraError as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as error:
+        if debug:
+            raise
+        print(
+            f"internal error: {type(error).__name__}: {error} "
+            "(run again with --debug and report it)",
+            file=sys.stderr,
+        )
+        sys.exit(1)

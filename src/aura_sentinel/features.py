@@ -1,0 +1,168 @@
+"""The feature spec: which columns feed the churn model, and how, fitted once and applied anywhere.
+
+Numbers stay numbers (blank -> missing). Text with few distinct values becomes a category coded
+by its level's index; XGBoost treats these codes as categories, not as ordered numbers. A level
+never seen in training is coded as missing, so new data is scored, never refused, for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from aura_sentinel.errors import DataError
+from aura_sentinel.schema import as_text
+
+# Text columns with more distinct values than this are dropped as high-cardinality (free text,
+# addresses, ...). 64 comfortably holds real categories such as states or plans.
+MAX_LEVELS = 64
+# A text column where more than this share of rows have their own value identifies customers
+# (an id, an e-mail) rather than describing them, and is dropped.
+ID_LIKE_SHARE = 0.5
+
+Kind = Literal["number", "category"]
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    name: str
+    kind: Kind
+    levels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Ordered model inputs, category levels, and the columns left out with the reason why."""
+
+    columns: tuple[FeatureColumn, ...]
+    dropped: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    @property
+    def xgboost_types(self) -> list[str]:
+        """XGBoost's feature types: "q" for numbers, "c" for categories."""
+        return ["c" if column.kind == "category" else "q" for column in self.columns]
+
+    def matrix(self, frame: pl.DataFrame, source: str) -> npt.NDArray[np.float32]:
+        """The contiguous float32 model matrix for `frame`, built by one Polars select."""
+        missing = [name for name in self.names if name not in frame.columns]
+        if missing:
+            raise DataError(
+                source,
+                f"missing columns the model needs: {', '.join(missing)}",
+                "score a table with the same columns as the training table",
+            )
+        self._check_numbers(frame, source)
+        encoded = frame.select(self._expression(column) for column in self.columns)
+        return np.ascontiguousarray(encoded.to_numpy(order="c"), dtype=np.float32)
+
+    def unseen_levels(self, frame: pl.DataFrame) -> dict[str, int]:
+        """How many rows of `frame` hold a category level that training never saw, per column."""
+        counts = frame.select(
+            (
+                _as_text_expr(column.name).is_not_null()
+                & ~_as_text_expr(column.name).is_in(list(column.levels))
+            )
+            .sum()
+            .alias(column.name)
+            for column in self.columns
+            if column.kind == "category"
+        )
+        return {name: int(value) for name, value in counts.row(0, named=True).items() if value}
+
+    def _expression(self, column: FeatureColumn) -> pl.Expr:
+        if column.kind == "number":
+            return pl.col(column.name).cast(pl.Float32, strict=False)
+        codes = list(range(len(column.levels)))
+        return (
+            _as_text_expr(column.name)
+            .replace_strict(list(column.levels), codes, default=None, return_dtype=pl.Float32)
+            .alias(column.name)
+        )
+
+    def _check_numbers(self, frame: pl.DataFrame, source: str) -> None:
+        """Refuse text that is not a number in a number column, naming the first bad row."""
+        text_number_columns = [
+            column.name
+            for column in self.columns
+            if column.kind == "number" and frame.schema[column.name] == pl.String
+        ]
+        for name in text_number_columns:
+            text = frame.get_column(name)
+            bad = text.is_not_null() & text.cast(pl.Float64, strict=False).is_null()
+            if bad.any():
+                row = int(bad.arg_max() or 0)
+                raise DataError(
+                    source,
+                    f"column '{name}': text '{text[row]}' in a number column "
+                    f"(row {row + 1} after the header)",
+                    "correct or blank that cell",
+                )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "columns": [
+                {"name": column.name, "kind": column.kind, "levels": list(column.levels)}
+                for column in self.columns
+            ],
+            "dropped": [{"name": name, "reason": reason} for name, reason in self.dropped],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[dict[str, object]]]) -> FeatureSpec:
+        columns = tuple(
+            FeatureColumn(
+                name=str(item["name"]),
+                kind="category" if item["kind"] == "category" else "number",
+                levels=tuple(str(level) for level in _as_list(item.get("levels"))),
+            )
+            for item in data["columns"]
+        )
+        dropped = tuple((str(item["name"]), str(item["reason"])) for item in data["dropped"])
+        return cls(columns=columns, dropped=dropped)
+
+
+def fit_feature_spec(features: pl.DataFrame, source: str) -> FeatureSpec:
+    """Decide each column's role from the training data (typed by the schema step)."""
+    columns: list[FeatureColumn] = []
+    dropped: list[tuple[str, str]] = []
+    for name in features.columns:
+        column = features.get_column(name)
+        present = column.drop_nulls()
+        distinct = present.n_unique()
+        if distinct == 0:
+            dropped.append((name, "empty"))
+        elif distinct == 1 and column.null_count() == 0:
+            dropped.append((name, "the same value in every row"))
+        elif column.dtype.is_numeric():
+            columns.append(FeatureColumn(name, "number"))
+        elif distinct > ID_LIKE_SHARE * present.len():
+            dropped.append((name, f"identifier-like text ({distinct:,} distinct values)"))
+        elif distinct > MAX_LEVELS:
+            dropped.append((name, f"text with too many distinct values ({distinct:,})"))
+        else:
+            levels = tuple(sorted(str(level) for level in present.unique().to_list()))
+            columns.append(FeatureColumn(name, "category", levels))
+    if not columns:
+        raise DataError(
+            source,
+            "no usable feature columns are left",
+            "give a table with columns that describe customers",
+        )
+    return FeatureSpec(columns=tuple(columns), dropped=tuple(dropped))
+
+
+def _as_text_expr(name: str) -> pl.Expr:
+    """Category values as text, whatever type the file gave them (1.0 from a sheet -> "1")."""
+    return pl.col(name).map_batches(as_text, return_dtype=pl.String)
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []

@@ -1,0 +1,209 @@
+"""Column roles and validation of a customer table.
+
+The defaults follow the IBM Telco schema (`customerID`, `Churn`); any other table works with
+`--target`, `--id` and `--exclude`. Validation collects every problem before it raises, so the
+user fixes a file once, not once per problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from aura_sentinel.errors import DataError, UsageError
+
+DEFAULT_ID = "customerID"
+DEFAULT_TARGET = "Churn"
+
+# A text column whose non-blank values are at least this share numbers is a number column
+# with typos, not a category: it is refused with the first bad row rather than silently
+# turned into hundreds of categories.
+_NUMERIC_SHARE = 0.9
+
+_POSITIVE = ("yes", "y", "true", "t", "1", "1.0")
+_NEGATIVE = ("no", "n", "false", "f", "0", "0.0")
+
+
+@dataclass(frozen=True)
+class ColumnRoles:
+    """The outcome column, the id column (None: use the row number), and columns to leave out."""
+
+    target: str = DEFAULT_TARGET
+    id: str | None = DEFAULT_ID
+    excluded: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {"target": self.target, "id": self.id, "excluded": list(self.excluded)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> ColumnRoles:
+        excluded = data.get("excluded", [])
+        identifier = data.get("id")
+        return cls(
+            target=str(data["target"]),
+            id=None if identifier is None else str(identifier),
+            excluded=tuple(str(name) for name in excluded) if isinstance(excluded, list) else (),
+        )
+
+
+def resolve_roles(
+    columns: list[str],
+    source: str,
+    target: str | None = None,
+    identifier: str | None = None,
+    excluded: tuple[str, ...] = (),
+) -> ColumnRoles:
+    """Roles for a table: defaults from the Telco schema, overridden by the user's options."""
+    problems: list[str] = []
+    target_name = target or DEFAULT_TARGET
+    if target_name not in columns:
+        hint = "" if target else " (the Telco default)"
+        problems.append(f"no target column '{target_name}'{hint}")
+    if identifier is not None and identifier not in columns:
+        problems.append(f"no id column '{identifier}'")
+    id_name = (
+        identifier if identifier is not None else (DEFAULT_ID if DEFAULT_ID in columns else None)
+    )
+    problems += [f"--exclude '{name}': no such column" for name in excluded if name not in columns]
+    if problems:
+        raise UsageError(
+            source,
+            "; ".join(problems),
+            f"name existing columns with --target/--id/--exclude (columns: {_preview(columns)})",
+        )
+    return ColumnRoles(target=target_name, id=id_name, excluded=tuple(excluded))
+
+
+@dataclass
+class TrainingTable:
+    """A validated training table: candidate feature columns, 0/1 outcomes and customer ids."""
+
+    features: pl.DataFrame
+    outcome: npt.NDArray[np.float32]
+    ids: pl.Series
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare_training_table(frame: pl.DataFrame, roles: ColumnRoles, source: str) -> TrainingTable:
+    """Check a training table and give typed features, outcomes and ids; raise on any problem."""
+    problems: list[str] = []
+    notes: list[str] = []
+
+    role_columns = {roles.target, *roles.excluded} | ({roles.id} if roles.id else set())
+    candidates = frame.select([name for name in frame.columns if name not in role_columns])
+    features = coerce_feature_types(candidates, problems, notes)
+    ids = customer_ids(frame, roles.id)
+    if roles.id is not None:
+        _check_unique_ids(ids, problems)
+
+    outcome, unknown = _parse_outcome(frame.get_column(roles.target), problems)
+    if unknown.any() and not unknown.all():
+        notes.append(f"{int(unknown.sum()):,} rows without a known {roles.target} were left out")
+        known = pl.Series(~unknown)
+        features, ids, outcome = features.filter(known), ids.filter(known), outcome[~unknown]
+
+    if problems:
+        raise DataError(source, "; ".join(problems), "fix the file or choose other columns")
+    return TrainingTable(features=features, outcome=outcome, ids=ids, notes=notes)
+
+
+def customer_ids(frame: pl.DataFrame, id_column: str | None) -> pl.Series:
+    """Customer ids as text; the 1-based row number when the table has no id column."""
+    if id_column is None:
+        row_numbers: pl.Series = pl.Series("row", np.arange(1, frame.height + 1)).cast(pl.String)
+        return row_numbers
+    return as_text(frame.get_column(id_column))
+
+
+def as_text(column: pl.Series) -> pl.Series:
+    """Text form of a column; whole numbers stored as floats (1.0 in a sheet) lose the .0."""
+    if column.dtype.is_float():
+        whole = column.is_not_null() & (column == column.round(0))
+        as_int = column.cast(pl.Int64, strict=False).cast(pl.String)
+        return pl.select(
+            pl.when(whole).then(as_int).otherwise(column.cast(pl.String)).alias(column.name)
+        ).to_series()
+    text: pl.Series = column.cast(pl.String)
+    return text
+
+
+def coerce_feature_types(
+    frame: pl.DataFrame, problems: list[str], notes: list[str]
+) -> pl.DataFrame:
+    """Numbers (also numbers stored as text) become Float64; other text stays text.
+
+    Columns of other types (dates, lists) are dropped with a note.
+    """
+    kept: list[pl.Series] = []
+    for name in frame.columns:
+        column = frame.get_column(name)
+        if column.dtype == pl.String:
+            kept.append(_text_or_number(column, problems))
+        elif column.dtype.is_numeric() or column.dtype == pl.Boolean or column.dtype == pl.Null:
+            kept.append(column.cast(pl.Float64))
+        else:
+            notes.append(f"column '{name}' of type {column.dtype} is not used")
+    return pl.DataFrame(kept)
+
+
+def _text_or_number(column: pl.Series, problems: list[str]) -> pl.Series:
+    numbers = column.cast(pl.Float64, strict=False)
+    present = column.len() - column.null_count()
+    parsed = numbers.len() - numbers.null_count()
+    if present == 0 or parsed == present:
+        return numbers if present else column
+    if parsed >= _NUMERIC_SHARE * present:
+        bad_row = int((column.is_not_null() & numbers.is_null()).arg_max() or 0)
+        problems.append(
+            f"column '{column.name}': text '{column[bad_row]}' in a number column"
+            f" (row {bad_row + 1} after the header)"
+        )
+    return column
+
+
+def _parse_outcome(
+    column: pl.Series, problems: list[str]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """Outcomes as 0/1 (Yes/No, 1/0, True/False, "True."...) and a mask of unknown rows."""
+    text = as_text(column).str.to_lowercase().str.strip_chars().str.strip_chars_end(".")
+    positive = text.is_in(_POSITIVE)
+    negative = text.is_in(_NEGATIVE)
+    present = text.is_not_null()
+    unrecognised = present & ~positive & ~negative
+    name = column.name
+    values = sorted(str(value) for value in column.drop_nulls().unique().to_list())
+    if present.sum() == 0:
+        problems.append(f"target column '{name}' is empty")
+    elif unrecognised.any():
+        shown = ", ".join(f"'{value}'" for value in values[:5])
+        if len(values) > 2:
+            problems.append(f"target column '{name}' has {len(values)} values ({shown}), not two")
+        else:
+            problems.append(f"target column '{name}' holds {shown}, not yes/no outcomes")
+    elif positive.sum() == 0 or negative.sum() == 0:
+        problems.append(
+            f"target column '{name}' has one class only ('{values[0]}'): both outcomes are needed"
+        )
+    outcome = positive.fill_null(False).to_numpy().astype(np.float32)
+    unknown = (~present).to_numpy()
+    return outcome, unknown
+
+
+def _check_unique_ids(ids: pl.Series, problems: list[str]) -> None:
+    counts = ids.drop_nulls().value_counts()
+    repeated = counts.filter(pl.col("count") > 1)
+    if repeated.height:
+        example = repeated.get_column(ids.name)[0]
+        problems.append(
+            f"id column '{ids.name}' repeats {repeated.height:,} ids (e.g. '{example}')"
+        )
+    if ids.null_count():
+        problems.append(f"id column '{ids.name}' is blank in {ids.null_count():,} rows")
+
+
+def _preview(columns: list[str], limit: int = 8) -> str:
+    shown = ", ".join(columns[:limit])
+    return shown + (", ..." if len(columns) > limit else "")
