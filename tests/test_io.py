@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from aura_sentinel.errors import DataError
-from aura_sentinel.io import atomic_write, read_customers, sniff_format, write_table
+from aura_sentinel.io import atomic_folder, atomic_write, read_customers, sniff_format, write_table
 
 
 def test_csv_text_under_an_xls_name_is_read_as_csv(tmp_path: Path, customers: pl.DataFrame) -> None:
@@ -132,3 +132,24 @@ def test_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path: Path
         atomic_write(path, fail_halfway)
     assert path.read_text() == "old"
     assert [item.name for item in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_failed_folder_write_leaves_the_old_folder_and_no_staging(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "bundle.json").write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic_folder(models) as staging:
+        (staging / "bundle.json").write_text("new")
+        raise KeyboardInterrupt
+    assert (models / "bundle.json").read_text() == "old"
+    assert [item.name for item in tmp_path.iterdir()] == ["models"]
+
+
+def test_successful_folder_write_replaces_the_old_folder(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "stale.txt").write_text("old")
+    with atomic_folder(models) as staging:
+        (staging / "bundle.json").write_text("new")
+    assert sorted(item.name for item in models.iterdir()) == ["bundle.json"]
+    assert [item.name for item in tmp_path.iterdir()] == ["models"]

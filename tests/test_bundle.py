@@ -1,0 +1,114 @@
+"""The model bundle: verified on load, refused when damaged, written atomically, reproducible."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aura_sentinel.bundle import CHURN_MODEL, MANIFEST, load_bundle
+from aura_sentinel.errors import BundleError, DataError, UsageError
+from aura_sentinel.training import TrainOptions, train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(data file, bundle folder) trained once for this module."""
+    from aura_sentinel.demo import generate_customers
+
+    folder = tmp_path_factory.mktemp("trained")
+    data = folder / "customers.csv"
+    generate_customers(800, seed=3).write_csv(data)
+    train(data, folder / "models", TrainOptions(folds=3))
+    return data, folder / "models"
+
+
+@pytest.fixture
+def bundle_copy(trained: tuple[Path, Path], tmp_path: Path) -> Path:
+    copy = tmp_path / "models"
+    shutil.copytree(trained[1], copy)
+    return copy
+
+
+def test_bundle_records_roles_features_data_and_metrics(trained: tuple[Path, Path]) -> None:
+    data, models = trained
+    bundle = load_bundle(models)
+    manifest = bundle.manifest
+    assert manifest["format_version"] == 1
+    assert manifest["roles"] == {"target": "Churn", "id": "customerID", "excluded": []}
+    assert manifest["training_data"]["rows"] == 800
+    assert manifest["training_data"]["file"] == "customers.csv"
+    assert set(manifest["metrics"]["cv"]) == {
+        "roc_auc", "pr_auc", "accuracy", "f1", "brier", "log_loss", "ece",
+    }  # fmt: skip
+    assert {"xgboost", "polars", "numpy", "torch"} <= set(manifest["libraries"])
+    assert bundle.booster.num_features() == len(bundle.spec.columns)
+    assert "customerID" not in bundle.spec.names
+
+
+def test_training_twice_gives_byte_identical_bundles(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, models = trained
+    train(data, tmp_path / "again", TrainOptions(folds=3))
+    for name in (CHURN_MODEL, MANIFEST):
+        assert (tmp_path / "again" / name).read_bytes() == (models / name).read_bytes()
+
+
+def test_a_changed_model_file_is_refused(bundle_copy: Path) -> None:
+    model = bundle_copy / CHURN_MODEL
+    content = bytearray(model.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    model.write_bytes(bytes(content))
+    with pytest.raises(BundleError, match="does not match the SHA-256"):
+        load_bundle(bundle_copy)
+
+
+def test_a_missing_model_file_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / CHURN_MODEL).unlink()
+    with pytest.raises(BundleError, match="churn_model.ubj: is missing"):
+        load_bundle(bundle_copy)
+
+
+def test_a_manifest_that_is_not_json_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / MANIFEST).write_text("{not json")
+    with pytest.raises(BundleError, match="is not valid JSON"):
+        load_bundle(bundle_copy)
+
+
+def test_a_bundle_from_a_newer_format_is_refused(bundle_copy: Path) -> None:
+    manifest = json.loads((bundle_copy / MANIFEST).read_text())
+    manifest["format_version"] = 99
+    (bundle_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="upgrade aura-sentinel"):
+        load_bundle(bundle_copy)
+
+
+def test_a_feature_list_that_does_not_match_the_model_is_refused(bundle_copy: Path) -> None:
+    manifest = json.loads((bundle_copy / MANIFEST).read_text())
+    manifest["features"]["columns"].pop()
+    (bundle_copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="features but bundle.json lists"):
+        load_bundle(bundle_copy)
+
+
+def test_failed_training_leaves_the_existing_bundle_untouched(
+    bundle_copy: Path, tmp_path: Path
+) -> None:
+    before = {path.name: path.read_bytes() for path in bundle_copy.iterdir()}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customerID,tenure,Churn\na,1,Yes\nb,2,Yes\n")
+    with pytest.raises(DataError):
+        train(bad, bundle_copy, TrainOptions(folds=2))
+    assert {path.name: path.read_bytes() for path in bundle_copy.iterdir()} == before
+
+
+def test_a_folder_with_other_files_is_never_replaced(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not replaced"):
+        train(trained[0], tmp_path, TrainOptions(folds=3))
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -1,0 +1,156 @@
+"""The command line: one clear line and exit code 2 for bad input, nothing existing overwritten."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import REPO, run_cli
+
+
+def _write(text: str) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / "input.csv"
+        path.write_text(text)
+        return path
+
+    return make
+
+
+def _customers_with(change: Callable[[pl.DataFrame], pl.DataFrame]) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        from aura_sentinel.demo import generate_customers
+
+        path = folder / "input.csv"
+        change(generate_customers(200, seed=1).cast({"tenure": pl.String})).write_csv(path)
+        return path
+
+    return make
+
+
+BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "missing file": (lambda folder: folder / "absent.csv", "no such file"),
+    "a folder": (lambda folder: folder, "is a folder"),
+    "empty file": (_write(""), "the file is empty"),
+    "garbage bytes": (
+        lambda folder: (folder / "g.xls").write_bytes(bytes(range(256)) * 8) and folder / "g.xls",
+        "not a CSV, Excel or Parquet file",
+    ),
+    "missing target column": (_write("customerID,tenure\na,1\n"), "no target column 'Churn'"),
+    "target with one class": (
+        _customers_with(lambda frame: frame.with_columns(Churn=pl.lit("No"))),
+        "one class only",
+    ),
+    "target with three values": (
+        _customers_with(
+            lambda frame: frame.with_columns(
+                Churn=pl.when(pl.int_range(pl.len()) == 5).then(pl.lit("Maybe")).otherwise("Churn")
+            )
+        ),
+        "has 3 values",
+    ),
+    "text in a number column": (
+        _customers_with(
+            lambda frame: frame.with_columns(
+                tenure=pl.when(pl.int_range(pl.len()) == 9).then(pl.lit("ten")).otherwise("tenure")
+            )
+        ),
+        "column 'tenure': text 'ten' in a number column (row 10 after the header)",
+    ),
+    "duplicate ids": (
+        _customers_with(
+            lambda frame: frame.with_columns(
+                customerID=pl.when(pl.int_range(pl.len()) == 3)
+                .then(pl.col("customerID").first())
+                .otherwise("customerID")
+            )
+        ),
+        "id column 'customerID' repeats 1 ids",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_training_input_gives_one_line_exit_2_and_keeps_the_models(
+    case: str, tmp_path: Path
+) -> None:
+    make_input, expected = BAD_INPUTS[case]
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models", models)
+    before = {path.name: path.read_bytes() for path in models.iterdir()}
+    data_folder = tmp_path / "in"
+    data_folder.mkdir()
+    result = run_cli("train", str(make_input(data_folder)), "--models", str(models))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert expected in result.stderr
+    assert " — " in result.stderr  # says what to do
+    assert "Traceback" not in result.stderr + result.stdout
+    assert {path.name: path.read_bytes() for path in models.iterdir()} == before
+
+
+def test_train_with_another_schema_uses_target_id_and_exclude(tmp_path: Path) -> None:
+    from aura_sentinel.demo import generate_customers
+
+    frame = generate_customers(400, seed=5).rename(
+        {"Churn": "left_bank", "customerID": "account", "tenure": "months"}
+    )
+    frame = frame.with_columns(pl.lit("x").alias("batch_label"))
+    data = tmp_path / "bank.parquet"
+    frame.write_parquet(data)
+    result = run_cli(
+        "train", str(data), "--models", str(tmp_path / "m"), "--target", "left_bank",
+        "--id", "account", "--exclude", "gender", "--folds", "3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    manifest = (tmp_path / "m" / "bundle.json").read_text()
+    assert '"target": "left_bank"' in manifest
+    assert '"name": "gender"' not in manifest
+    assert '"name": "months"' in manifest
+    assert "batch_label" in result.stdout  # dropped with a note
+
+
+def test_leaking_column_is_named_in_a_warning(tmp_path: Path) -> None:
+    from aura_sentinel.demo import generate_customers
+
+    frame = generate_customers(400, seed=5)
+    frame = frame.with_columns(pl.col("Churn").alias("Churn Label"))
+    data = tmp_path / "leaky.csv"
+    frame.write_csv(data)
+    result = run_cli("train", str(data), "--models", str(tmp_path / "m"), "--folds", "3")
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stdout and "'Churn Label'" in result.stdout
+    assert "--exclude 'Churn Label'" in " ".join(result.stdout.split())
+
+
+def test_train_defaults_use_the_shipped_data_and_write_models_here(tmp_path: Path) -> None:
+    result = run_cli("train", "--folds", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "dataset.xls" in result.stdout
+    assert (tmp_path / "models" / "bundle.json").is_file()
+
+
+def test_demo_data_writes_the_requested_rows(tmp_path: Path) -> None:
+    out = tmp_path / "demo.parquet"
+    result = run_cli("demo-data", "--rows", "250", "--seed", "3", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert pl.read_parquet(out).height == 250
+
+
+def test_demo_data_refuses_too_many_rows_for_xls(tmp_path: Path) -> None:
+    result = run_cli("demo-data", "--rows", "70000", "--out", str(tmp_path / "big.xls"))
+    assert result.returncode == 2
+    assert "do not fit in an .xls sheet" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_help_lists_every_command() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("train", "demo-data"):
+        assert command in result.stdout
