@@ -10,6 +10,7 @@ from aura_sentinel.demo import generate_customers
 from aura_sentinel.io import read_customers, sha256_file
 from aura_sentinel.metrics import roc_auc
 from aura_sentinel.training import TrainOptions, train
+
 from conftest import REPO
 
 
