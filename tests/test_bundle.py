@@ -7,10 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_dqn import SMALL
 
-from aura_sentinel.bundle import CHURN_MODEL, MANIFEST, load_bundle
+from aura_sentinel.bundle import CHURN_MODEL, MANIFEST, POLICY_WEIGHTS, load_bundle, policy_weights
 from aura_sentinel.errors import BundleError, DataError, UsageError
+from aura_sentinel.retention.config import PolicySettings
+from aura_sentinel.retention.policy import load_network
 from aura_sentinel.training import TrainOptions, train
+
+FAST = TrainOptions(folds=3, policy_settings=PolicySettings(dqn=SMALL))
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +26,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("trained")
     data = folder / "customers.csv"
     generate_customers(800, seed=3).write_csv(data)
-    train(data, folder / "models", TrainOptions(folds=3))
+    train(data, folder / "models", FAST)
     return data, folder / "models"
 
 
@@ -51,8 +56,8 @@ def test_training_twice_gives_byte_identical_bundles(
     trained: tuple[Path, Path], tmp_path: Path
 ) -> None:
     data, models = trained
-    train(data, tmp_path / "again", TrainOptions(folds=3))
-    for name in (CHURN_MODEL, MANIFEST):
+    train(data, tmp_path / "again", FAST)
+    for name in (CHURN_MODEL, POLICY_WEIGHTS, MANIFEST):
         assert (tmp_path / "again" / name).read_bytes() == (models / name).read_bytes()
 
 
@@ -100,7 +105,7 @@ def test_failed_training_leaves_the_existing_bundle_untouched(
     bad = tmp_path / "bad.csv"
     bad.write_text("customerID,tenure,Churn\na,1,Yes\nb,2,Yes\n")
     with pytest.raises(DataError):
-        train(bad, bundle_copy, TrainOptions(folds=2))
+        train(bad, bundle_copy, FAST)
     assert {path.name: path.read_bytes() for path in bundle_copy.iterdir()} == before
 
 
@@ -109,5 +114,49 @@ def test_a_folder_with_other_files_is_never_replaced(
 ) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(UsageError, match="not replaced"):
-        train(trained[0], tmp_path, TrainOptions(folds=3))
+        train(trained[0], tmp_path, FAST)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_bundle_holds_the_policy_its_settings_and_its_evaluation(
+    trained: tuple[Path, Path],
+) -> None:
+    bundle = load_bundle(trained[1])
+    policy = bundle.manifest["policy"]
+    assert policy["state_columns"][0] == "churn_probability"
+    assert set(policy["evaluation"]["value_per_customer"]) == {
+        "optimal", "dqn", "no_action", "always_email", "risk_rule", "myopic",
+    }  # fmt: skip
+    settings = PolicySettings.from_json(policy["settings"], "bundle.json")
+    assert settings.dqn == SMALL
+    load_network(policy_weights(bundle), settings, "policy.pt")
+
+
+def test_a_changed_policy_file_is_refused(bundle_copy: Path) -> None:
+    weights = bundle_copy / POLICY_WEIGHTS
+    weights.write_bytes(weights.read_bytes() + b"x")
+    with pytest.raises(BundleError, match="does not match the SHA-256"):
+        policy_weights(load_bundle(bundle_copy))
+
+
+def test_skip_policy_writes_a_bundle_without_a_policy(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    train(trained[0], tmp_path / "m", TrainOptions(folds=3, policy=False))
+    bundle = load_bundle(tmp_path / "m")
+    assert not (tmp_path / "m" / POLICY_WEIGHTS).exists()
+    with pytest.raises(BundleError, match="has no retention policy"):
+        policy_weights(bundle)
+
+
+def test_policy_only_keeps_the_churn_model_and_replaces_the_policy(
+    bundle_copy: Path, trained: tuple[Path, Path]
+) -> None:
+    churn_before = (bundle_copy / CHURN_MODEL).read_bytes()
+    policy_before = (bundle_copy / POLICY_WEIGHTS).read_bytes()
+    options = TrainOptions(churn=False, seed=11, policy_settings=PolicySettings(dqn=SMALL))
+    summary = train(trained[0], bundle_copy, options)
+    assert summary.churn is None and summary.policy is not None
+    assert (bundle_copy / CHURN_MODEL).read_bytes() == churn_before
+    assert (bundle_copy / POLICY_WEIGHTS).read_bytes() != policy_before
+    assert load_bundle(bundle_copy).manifest["policy"]["seed"] == 11

@@ -25,6 +25,7 @@ from aura_sentinel.schema import ColumnRoles
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 CHURN_MODEL = "churn_model.ubj"
+POLICY_WEIGHTS = "policy.pt"
 _LIBRARIES = ("xgboost", "polars", "numpy", "torch")
 
 
@@ -51,27 +52,28 @@ def library_versions() -> dict[str, str]:
 
 def save_bundle(
     path: Path,
-    booster: xgb.Booster,
+    artifacts: dict[str, bytes],
     spec: FeatureSpec,
     roles: ColumnRoles,
     details: dict[str, Any],
 ) -> None:
     """Write a bundle atomically: an interrupted or failed save leaves the old bundle intact.
 
-    `details` holds the training record (data fingerprint, metrics, model shape) stored as is.
+    `artifacts` maps file names (the churn model, the policy weights) to their bytes; `details`
+    holds the training record (data fingerprint, metrics, model shape, policy) stored as is.
     """
     _refuse_foreign_folder(path)
-    model_bytes = bytes(booster.save_raw(raw_format="ubj"))
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "libraries": library_versions(),
         "roles": roles.to_json(),
         "features": spec.to_json(),
         **details,
-        "artifacts": {CHURN_MODEL: hashlib.sha256(model_bytes).hexdigest()},
+        "artifacts": {name: hashlib.sha256(data).hexdigest() for name, data in artifacts.items()},
     }
     with atomic_folder(path) as staging:
-        (staging / CHURN_MODEL).write_bytes(model_bytes)
+        for name, data in artifacts.items():
+            (staging / name).write_bytes(data)
         (staging / MANIFEST).write_text(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -102,6 +104,22 @@ def load_bundle(path: Path) -> Bundle:
             _RETRAIN,
         )
     return Bundle(path=path, roles=roles, spec=spec, booster=booster, manifest=manifest)
+
+
+def churn_model_bytes(bundle: Bundle) -> bytes:
+    return bytes(bundle.booster.save_raw(raw_format="ubj"))
+
+
+def policy_weights(bundle: Bundle) -> bytes:
+    """The verified bytes of the policy's state_dict; BundleError when the bundle has none."""
+    artifacts = bundle.manifest["artifacts"]
+    if POLICY_WEIGHTS not in artifacts or "policy" not in bundle.manifest:
+        raise BundleError(
+            str(bundle.path),
+            "has no retention policy (trained with --skip-policy)",
+            "train one with `aura-sentinel train --policy-only`",
+        )
+    return _verified_bytes(bundle.path, POLICY_WEIGHTS, str(artifacts[POLICY_WEIGHTS]))
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

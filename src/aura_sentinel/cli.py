@@ -75,9 +75,27 @@ def train(
     ] = None,
     folds: Annotated[int, typer.Option("--folds", help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same model.")] = 42,
+    policy_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-config",
+            help="TOML file overriding the action catalog, simulator and DQN settings.",
+            show_default=False,
+        ),
+    ] = None,
+    skip_policy: Annotated[
+        bool, typer.Option("--skip-policy", help="Train the churn model only.")
+    ] = False,
+    policy_only: Annotated[
+        bool,
+        typer.Option(
+            "--policy-only", help="Train the policy only, reusing the churn model in --models."
+        ),
+    ] = False,
 ) -> None:
-    """Learn the churn model from customers with known outcomes and write the model bundle."""
+    """Learn the churn model and the retention policy, and write the model bundle."""
     from aura_sentinel import render
+    from aura_sentinel.retention.config import load_policy_config
     from aura_sentinel.shipped import default_data
     from aura_sentinel.training import TrainOptions
     from aura_sentinel.training import train as run_training
@@ -90,8 +108,11 @@ def train(
         excluded=tuple(exclude or ()),
         folds=folds,
         seed=seed,
+        policy_settings=load_policy_config(policy_config),
+        churn=not policy_only,
+        policy=not skip_policy,
     )
-    with render.progress_bar(console, "Training churn model") as progress:
+    with render.progress_bar(console, "Training") as progress:
         summary = run_training(data_path, models, options, progress)
     render.train_summary(console, summary)
 

@@ -10,7 +10,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aura_sentinel.churn import Progress as ProgressCallback
-from aura_sentinel.training import TrainSummary
+from aura_sentinel.retention.evaluation import PolicyEvaluation
+from aura_sentinel.training import ChurnSummary, TrainSummary
 
 METRIC_READINGS = {
     "roc_auc": ("ROC AUC", "chance a churner is ranked above a stayer (0.5 = coin, 1 = perfect)"),
@@ -42,17 +43,35 @@ def progress_bar(console: Console, title: str) -> Iterator[ProgressCallback]:
         yield update
 
 
+POLICY_LABELS = {
+    "optimal": "optimum (exact, the examiner)",
+    "dqn": "DQN (the trained policy)",
+    "no_action": "no action",
+    "always_email": "always email",
+    "risk_rule": "risk rule (>0.7 call, >0.4 10% off, else email)",
+    "myopic": "myopic (best one-month gain)",
+}
+
+
 def train_summary(console: Console, summary: TrainSummary) -> None:
-    console.print(
-        f"Trained on [bold]{summary.data}[/]: {summary.rows:,} customers, "
-        f"churn rate {summary.churn_rate:.1%}, {len(summary.features_used)} features, "
-        f"in {summary.seconds:.1f} s."
-    )
+    console.print(f"Data: [bold]{summary.data}[/]   Models: [bold]{summary.models}[/]")
     for note in summary.notes:
         console.print(f"[yellow]note:[/] {note}")
-    for name, reason in summary.features_dropped:
+    if summary.churn is not None:
+        _churn_summary(console, summary.churn)
+    if summary.policy is not None:
+        _policy_summary(console, summary.policy, summary.policy_training_customers)
+    console.print(f"Model bundle written to [bold]{summary.models}[/] in {summary.seconds:.1f} s.")
+
+
+def _churn_summary(console: Console, churn: ChurnSummary) -> None:
+    console.print(
+        f"Churn model trained on {churn.rows:,} customers, churn rate {churn.churn_rate:.1%}, "
+        f"{len(churn.features_used)} features."
+    )
+    for name, reason in churn.features_dropped:
         console.print(f"[yellow]note:[/] column '{name}' not used: {reason}")
-    for name, auc in summary.leaks:
+    for name, auc in churn.leaks:
         console.print(
             f"[bold red]warning:[/] column '{name}' alone separates the outcome "
             f"(ROC AUC {auc:.3f}): it may be known only after churn; if so, "
@@ -62,22 +81,39 @@ def train_summary(console: Console, summary: TrainSummary) -> None:
     candidates = Table(title="Tree depths tried (cross-validated)")
     for header in ("depth", "trees", "ROC AUC", "log loss", ""):
         candidates.add_column(header, justify="right" if header else "left")
-    for candidate in summary.candidates:
-        mark = "chosen" if candidate == summary.chosen else ""
+    for candidate in churn.candidates:
         candidates.add_row(
             str(candidate.depth),
             str(candidate.rounds),
             f"{candidate.roc_auc:.4f}",
             f"{candidate.log_loss:.4f}",
-            mark,
+            "chosen" if candidate == churn.chosen else "",
         )
     console.print(candidates)
 
-    metrics = Table(title=f"Churn model: out-of-fold metrics over {summary.rows:,} customers")
+    metrics = Table(title=f"Churn model: out-of-fold metrics over {churn.rows:,} customers")
     metrics.add_column("metric")
     metrics.add_column("value", justify="right")
     metrics.add_column("reading")
     for key, (label, reading) in METRIC_READINGS.items():
-        metrics.add_row(label, f"{summary.metrics[key]:.4f}", reading)
+        metrics.add_row(label, f"{churn.metrics[key]:.4f}", reading)
     console.print(metrics)
-    console.print(f"Model bundle written to [bold]{summary.models}[/]")
+
+
+def _policy_summary(console: Console, evaluation: PolicyEvaluation, trained_on: int) -> None:
+    table = Table(
+        title=f"Retention policies: exact expected profit per customer, "
+        f"{evaluation.customers:,} held-out customers (DQN trained on {trained_on:,})"
+    )
+    table.add_column("policy")
+    table.add_column("value per customer", justify="right")
+    table.add_column("vs no action", justify="right")
+    base = evaluation.values["no_action"]
+    for name, value in sorted(evaluation.values.items(), key=lambda item: -item[1]):
+        table.add_row(POLICY_LABELS.get(name, name), f"{value:,.2f}", f"{value - base:+,.2f}")
+    console.print(table)
+    console.print(
+        "Gain ratio (DQN gain / optimal gain over no action): "
+        f"[bold]{evaluation.gain_ratio:.3f}[/]; "
+        f"DQN picks the optimal action for {evaluation.optimal_match:.1%} of customers."
+    )

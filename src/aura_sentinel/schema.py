@@ -79,8 +79,9 @@ def resolve_roles(
 
 @dataclass
 class TrainingTable:
-    """A validated training table: candidate feature columns, 0/1 outcomes and customer ids."""
+    """A validated training table: all its rows, candidate features, 0/1 outcomes and ids."""
 
+    customers: pl.DataFrame
     features: pl.DataFrame
     outcome: npt.NDArray[np.float32]
     ids: pl.Series
@@ -103,11 +104,12 @@ def prepare_training_table(frame: pl.DataFrame, roles: ColumnRoles, source: str)
     if unknown.any() and not unknown.all():
         notes.append(f"{int(unknown.sum()):,} rows without a known {roles.target} were left out")
         known = pl.Series(~unknown)
-        features, ids, outcome = features.filter(known), ids.filter(known), outcome[~unknown]
+        frame, features, ids = frame.filter(known), features.filter(known), ids.filter(known)
+        outcome = outcome[~unknown]
 
     if problems:
         raise DataError(source, "; ".join(problems), "fix the file or choose other columns")
-    return TrainingTable(features=features, outcome=outcome, ids=ids, notes=notes)
+    return TrainingTable(customers=frame, features=features, outcome=outcome, ids=ids, notes=notes)
 
 
 def customer_ids(frame: pl.DataFrame, id_column: str | None) -> pl.Series:

@@ -1,18 +1,40 @@
-"""`train`: from a customer file to a verified model bundle, and a summary of what happened."""
+"""`train`: from a customer file to a verified model bundle, and a summary of what happened.
+
+The churn model comes first; then the retention policy is trained on states built from the
+churn model's out-of-fold probabilities (what the model says about customers it did not see,
+like the customers it will score), and examined exactly on held-out customers.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from aura_sentinel.bundle import save_bundle
-from aura_sentinel.churn import Candidate, Progress, train_churn_model
+import numpy as np
+import numpy.typing as npt
+
+from aura_sentinel.bundle import (
+    CHURN_MODEL,
+    POLICY_WEIGHTS,
+    churn_model_bytes,
+    load_bundle,
+    save_bundle,
+)
+from aura_sentinel.churn import Candidate, Progress, predict_probability, train_churn_model
 from aura_sentinel.errors import UsageError
-from aura_sentinel.features import fit_feature_spec
+from aura_sentinel.features import FeatureSpec, fit_feature_spec
 from aura_sentinel.io import read_customers, sha256_file
 from aura_sentinel.leakage import leaking_features
-from aura_sentinel.schema import prepare_training_table, resolve_roles
+from aura_sentinel.retention.config import PolicySettings
+from aura_sentinel.retention.evaluation import PolicyEvaluation
+from aura_sentinel.retention.policy import (
+    customer_states,
+    policy_details,
+    train_policy,
+)
+from aura_sentinel.schema import TrainingTable, prepare_training_table, resolve_roles
 
 
 @dataclass(frozen=True)
@@ -22,12 +44,15 @@ class TrainOptions:
     excluded: tuple[str, ...] = ()
     folds: int = 5
     seed: int = 42
+    policy_settings: PolicySettings = field(default_factory=PolicySettings)
+    churn: bool = True
+    """Train the churn model (False: --policy-only, reuse the bundle's churn model)."""
+    policy: bool = True
+    """Train the retention policy (False: --skip-policy)."""
 
 
 @dataclass
-class TrainSummary:
-    data: Path
-    models: Path
+class ChurnSummary:
     rows: int
     churn_rate: float
     features_used: list[str]
@@ -36,25 +61,96 @@ class TrainSummary:
     candidates: list[Candidate]
     chosen: Candidate
     metrics: dict[str, float]
+
+
+@dataclass
+class TrainSummary:
+    data: Path
+    models: Path
     seconds: float
+    churn: ChurnSummary | None
+    policy: PolicyEvaluation | None
+    policy_training_customers: int = 0
     notes: list[str] = field(default_factory=list)
 
 
 def train(
     data: Path, models: Path, options: TrainOptions, progress: Progress | None = None
 ) -> TrainSummary:
-    """Read and check the data, cross-validate and fit the churn model, save the bundle."""
+    """Read and check the data, fit the churn model and the policy, save the bundle."""
     started = time.perf_counter()
+    report = progress or (lambda fraction, message: None)
+    if not (options.churn or options.policy):
+        raise UsageError("--skip-policy", "cannot be combined with --policy-only", "pick one")
     if options.folds < 2:
         raise UsageError(
             "--folds", f"{options.folds} is too few", "use 2 or more folds (5 is usual)"
         )
     source = str(data)
     frame = read_customers(data)
-    roles = resolve_roles(
-        frame.columns, source, options.target, options.identifier, options.excluded
+
+    churn_share = 0.4 if options.policy else 1.0
+    probability: npt.NDArray[np.floating[Any]]
+    if options.churn:
+        roles = resolve_roles(
+            frame.columns, source, options.target, options.identifier, options.excluded
+        )
+        table = prepare_training_table(frame, roles, source)
+        spec, model, probability, details, churn = _train_churn(
+            table, source, options, lambda done, message: report(churn_share * done, message)
+        )
+        details["training_data"] = _fingerprint(data, table)
+    else:
+        existing = load_bundle(models)
+        roles, spec = existing.roles, existing.spec
+        table = prepare_training_table(frame, roles, source)
+        model = churn_model_bytes(existing)
+        probability = predict_probability(
+            existing.booster, spec.matrix(table.features, source), spec.xgboost_types
+        )
+        details = {key: existing.manifest[key] for key in _CHURN_RECORD if key in existing.manifest}
+        churn = None
+
+    artifacts = {CHURN_MODEL: model}
+    evaluation = None
+    training_customers = 0
+    if options.policy:
+        settings = options.policy_settings
+        state = customer_states(table.customers, probability, settings)
+        trained = train_policy(
+            state,
+            settings,
+            options.seed,
+            lambda done, message: report(churn_share + (1 - churn_share) * done, message),
+        )
+        artifacts[POLICY_WEIGHTS] = trained.weights()
+        details["policy"] = {
+            **policy_details(trained, settings),
+            "training_data": _fingerprint(data, table),
+            "seed": options.seed,
+        }
+        evaluation, training_customers = trained.evaluation, trained.training_customers
+
+    save_bundle(models, artifacts, spec, roles, details)
+    report(1.0, "done")
+    return TrainSummary(
+        data=data,
+        models=models,
+        seconds=time.perf_counter() - started,
+        churn=churn,
+        policy=evaluation,
+        policy_training_customers=training_customers,
+        notes=table.notes,
     )
-    table = prepare_training_table(frame, roles, source)
+
+
+_CHURN_RECORD = ("training_data", "churn_model", "metrics", "leakage_warnings")
+
+
+def _train_churn(
+    table: TrainingTable, source: str, options: TrainOptions, progress: Progress
+) -> tuple[FeatureSpec, bytes, npt.NDArray[np.float64], dict[str, Any], ChurnSummary]:
+    """Fit the churn model; return its spec, bytes, out-of-fold probabilities and records."""
     smallest_class = int(min(table.outcome.sum(), table.outcome.size - table.outcome.sum()))
     if smallest_class < options.folds:
         raise UsageError(
@@ -69,16 +165,9 @@ def train(
     result = train_churn_model(
         matrix, table.outcome, spec.xgboost_types, options.folds, options.seed, progress=progress
     )
-    churn_rate = float(table.outcome.mean())
-    details = {
-        "training_data": {
-            "file": data.name,
-            "rows": int(table.outcome.size),
-            "sha256": sha256_file(data),
-            "churn_rate": churn_rate,
-        },
+    details: dict[str, Any] = {
         "churn_model": {
-            "file": "churn_model.ubj",
+            "file": CHURN_MODEL,
             "trees": result.chosen.rounds,
             "depth": result.chosen.depth,
             "leaves": _count_leaves(result.booster.get_dump()),
@@ -95,21 +184,27 @@ def train(
         "metrics": {"cv": result.metrics, "folds": options.folds, "seed": options.seed},
         "leakage_warnings": [{"column": name, "roc_auc": auc} for name, auc in leaks],
     }
-    save_bundle(models, result.booster, spec, roles, details)
-    return TrainSummary(
-        data=data,
-        models=models,
+    summary = ChurnSummary(
         rows=int(table.outcome.size),
-        churn_rate=churn_rate,
+        churn_rate=float(table.outcome.mean()),
         features_used=spec.names,
         features_dropped=list(spec.dropped),
         leaks=leaks,
         candidates=result.candidates,
         chosen=result.chosen,
         metrics=result.metrics,
-        seconds=time.perf_counter() - started,
-        notes=table.notes,
     )
+    model = bytes(result.booster.save_raw(raw_format="ubj"))
+    return spec, model, result.out_of_fold, details, summary
+
+
+def _fingerprint(data: Path, table: TrainingTable) -> dict[str, Any]:
+    return {
+        "file": data.name,
+        "rows": int(table.outcome.size),
+        "sha256": sha256_file(data),
+        "churn_rate": float(table.outcome.mean()),
+    }
 
 
 def _count_leaves(tree_dumps: list[str]) -> int:

@@ -1,0 +1,1 @@
+"""The action side: action catalog, customer state, retention simulator, exact optimum, DQN."""

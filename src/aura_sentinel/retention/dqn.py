@@ -1,0 +1,248 @@
+"""Double DQN for the retention policy, in the spirit of CleanRL's single-file DQN.
+
+Read top to bottom: the hyper-parameters, the Q-network, then `train_dqn`, one loop that steps a
+batch of simulated customers, stores their transitions in a replay buffer, and takes TD steps
+against a target network. The oracle never teaches: it only examines the result (`evaluation.py`).
+
+Rewards are divided by the customer's monthly charge before learning: the simulator is linear in
+the charge, so the best action does not depend on it, and one scale suits every customer. The
+network's Q-values are therefore in months of charge; multiply by the charge for money.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from aura_sentinel.retention.simulator import Simulator
+from aura_sentinel.retention.state import MONTHLY_CHARGES, STATE_COLUMNS, StateMatrix
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyper-parameters of the retention DQN."""
+
+    hidden: int = 128
+    """Width of each hidden layer."""
+    learning_rate: float = 1e-3
+    """Adam step size (decayed linearly to a tenth over training)."""
+    iterations: int = 6000
+    """Loop iterations: each steps every parallel customer once and takes one TD step."""
+    parallel_customers: int = 512
+    """Simulated customers stepped together each iteration."""
+    batch_size: int = 1024
+    """Transitions per TD step."""
+    buffer_size: int = 400_000
+    """Replay buffer capacity (transitions)."""
+    learning_starts: int = 50
+    """Iterations of pure collection before the first TD step."""
+    target_update_interval: int = 200
+    """TD steps between copies of the online network into the target network."""
+    epsilon_start: float = 1.0
+    """Exploration rate at the start (share of random actions)."""
+    epsilon_end: float = 0.1
+    """Exploration rate after the decay."""
+    epsilon_decay_fraction: float = 0.5
+    """Share of training over which exploration decays linearly."""
+    restart_probability: float = 0.05
+    """Chance per month that a simulated customer is replaced by a fresh one in a random
+    controllable state, so that training covers every reachable state, not one trajectory."""
+    seed: int = 42
+    """Seed for the network, exploration and sampling: same data and seed, same weights."""
+
+
+class QNetwork(nn.Module):
+    """State (N x 9, raw units) -> Q-values (N x actions) in months of monthly charge.
+
+    Inputs are normalised inside the module with statistics stored as buffers, so scoring needs
+    no extra step. The head is duelling: a state value plus centred action advantages.
+    """
+
+    def __init__(self, actions: int, hidden: int) -> None:
+        super().__init__()
+        features = len(STATE_COLUMNS)
+        self.register_buffer("state_mean", torch.zeros(features))
+        self.register_buffer("state_scale", torch.ones(features))
+        self.register_buffer("value_scale", torch.ones(()))
+        self.body = nn.Sequential(
+            nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+        )
+        self.value = nn.Linear(hidden, 1)
+        self.advantage = nn.Linear(hidden, actions)
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        hidden = self.body((state - self.state_mean) / self.state_scale)
+        advantage = self.advantage(hidden)
+        q = self.value(hidden) + advantage - advantage.mean(dim=1, keepdim=True)
+        return q * self.value_scale
+
+
+def greedy_actions(network: QNetwork, state: StateMatrix) -> npt.NDArray[np.int64]:
+    """The network's best action for every customer, in one batched forward pass."""
+    with torch.inference_mode():
+        q = network(torch.from_numpy(np.ascontiguousarray(state, dtype=np.float32)))
+    return q.argmax(dim=1).numpy().astype(np.int64)
+
+
+def train_dqn(
+    simulator: Simulator,
+    customers: StateMatrix,
+    config: DQNConfig | None = None,
+    progress: Progress | None = None,
+) -> QNetwork:
+    """Learn Q-values by double-DQN TD learning on transitions sampled from the simulator."""
+    config = config or DQNConfig()
+    report = progress or (lambda fraction, message: None)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    actions = simulator.catalog.size
+    gamma = simulator.settings.discount
+
+    network = QNetwork(actions, config.hidden)
+    _fit_normalisation(network, simulator, customers, gamma)
+    target = QNetwork(actions, config.hidden)
+    target.load_state_dict(network.state_dict())
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
+    schedule = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0, end_factor=0.1, total_iters=config.iterations
+    )
+    buffer = _ReplayBuffer(config.buffer_size, len(STATE_COLUMNS))
+
+    state = _fresh_customers(simulator, customers, config.parallel_customers, rng)
+    for iteration in range(config.iterations):
+        epsilon = _epsilon(config, iteration)
+        explore = rng.random(state.shape[0]) < epsilon
+        chosen = np.where(
+            explore, rng.integers(0, actions, state.shape[0]), greedy_actions(network, state)
+        )
+        survival, expected_reward = simulator.current(state)
+        next_state, _, churned = simulator.step(state, chosen, rng)
+        charge = np.maximum(state[:, MONTHLY_CHARGES].astype(np.float64), 1e-6)
+        rows = np.arange(state.shape[0])
+        # Shaped reward (potential = lifetime value without action, constant per customer):
+        # r + gamma * s * LTV - LTV. Potential-based shaping leaves the best actions unchanged.
+        lifetime = simulator.lifetime_value(state)
+        survived = survival[rows, chosen]
+        shaped = expected_reward[rows, chosen] / charge - lifetime * (1.0 - gamma * survived)
+        buffer.add(state, chosen, shaped, next_state, survived)
+
+        restart = churned | (rng.random(state.shape[0]) < config.restart_probability)
+        state = next_state
+        if restart.any():
+            state[restart] = _fresh_customers(simulator, customers, int(restart.sum()), rng)
+
+        if iteration >= config.learning_starts:
+            loss = _td_step(network, target, optimizer, buffer, config.batch_size, gamma, rng)
+            schedule.step()
+            if iteration % config.target_update_interval == 0:
+                target.load_state_dict(network.state_dict())
+            if iteration % 100 == 0:
+                report(iteration / config.iterations, f"TD loss {loss:.2e}, epsilon {epsilon:.2f}")
+    report(1.0, "done")
+    return network
+
+
+def _td_step(
+    network: QNetwork,
+    target: QNetwork,
+    optimizer: torch.optim.Optimizer,
+    buffer: _ReplayBuffer,
+    batch_size: int,
+    gamma: float,
+    rng: np.random.Generator,
+) -> float:
+    state, action, reward, next_state, survival = buffer.sample(batch_size, rng)
+    with torch.no_grad():
+        # Double DQN: the online network picks the next action, the target network values it.
+        next_action = network(next_state).argmax(dim=1, keepdim=True)
+        next_value = target(next_state).gather(1, next_action).squeeze(1)
+        td_target = reward + gamma * survival * next_value
+    predicted = network(state).gather(1, action.unsqueeze(1)).squeeze(1)
+    scale = network.value_scale
+    loss = nn.functional.smooth_l1_loss(predicted / scale, td_target / scale)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _fit_normalisation(
+    network: QNetwork, simulator: Simulator, customers: StateMatrix, gamma: float
+) -> None:
+    """Input statistics over every reachable controllable state; output scale from the horizon."""
+    grid = simulator.grid_size
+    reachable = simulator.with_grid_state(
+        np.repeat(customers, grid, axis=0), np.tile(np.arange(grid), customers.shape[0])
+    ).astype(np.float64)
+    mean = reachable.mean(axis=0)
+    scale = reachable.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    network.state_mean.copy_(torch.from_numpy(mean).float())
+    network.state_scale.copy_(torch.from_numpy(scale).float())
+    network.value_scale.fill_(simulator.settings.margin)
+
+
+def _fresh_customers(
+    simulator: Simulator, customers: StateMatrix, count: int, rng: np.random.Generator
+) -> StateMatrix:
+    """Random training customers, each in a random controllable state."""
+    picked = customers[rng.integers(0, customers.shape[0], count)]
+    return simulator.with_grid_state(picked, rng.integers(0, simulator.grid_size, count))
+
+
+def _epsilon(config: DQNConfig, iteration: int) -> float:
+    decay = max(1, math.ceil(config.epsilon_decay_fraction * config.iterations))
+    share = min(1.0, iteration / decay)
+    return config.epsilon_start + share * (config.epsilon_end - config.epsilon_start)
+
+
+class _ReplayBuffer:
+    """A ring buffer of transitions held as torch tensors."""
+
+    def __init__(self, capacity: int, features: int) -> None:
+        self.capacity = capacity
+        self.state = torch.zeros((capacity, features))
+        self.next_state = torch.zeros((capacity, features))
+        self.action = torch.zeros(capacity, dtype=torch.int64)
+        self.reward = torch.zeros(capacity)
+        self.survival = torch.zeros(capacity)
+        self.size = 0
+        self.position = 0
+
+    def add(
+        self,
+        state: StateMatrix,
+        action: npt.NDArray[np.int64],
+        reward: npt.NDArray[np.float64],
+        next_state: StateMatrix,
+        survival: npt.NDArray[np.float64],
+    ) -> None:
+        rows = (self.position + np.arange(state.shape[0])) % self.capacity
+        index = torch.from_numpy(rows)
+        self.state[index] = torch.from_numpy(np.asarray(state, dtype=np.float32))
+        self.next_state[index] = torch.from_numpy(np.asarray(next_state, dtype=np.float32))
+        self.action[index] = torch.from_numpy(action.astype(np.int64))
+        self.reward[index] = torch.from_numpy(reward.astype(np.float32))
+        self.survival[index] = torch.from_numpy(survival.astype(np.float32))
+        self.position = int((self.position + state.shape[0]) % self.capacity)
+        self.size = min(self.capacity, self.size + state.shape[0])
+
+    def sample(
+        self, batch_size: int, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = torch.from_numpy(rng.integers(0, self.size, batch_size))
+        return (
+            self.state[index],
+            self.action[index],
+            self.reward[index],
+            self.next_state[index],
+            self.survival[index],
+        )

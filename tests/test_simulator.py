@@ -1,0 +1,122 @@
+"""Simulator invariants and the state builder."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aura_sentinel.retention.catalog import ActionCatalog
+from aura_sentinel.retention.simulator import Simulator, SimulatorSettings
+from aura_sentinel.retention.state import (
+    DAYS_SINCE_CONTACT,
+    ENGAGEMENT,
+    RECENT_INTERVENTIONS,
+    STATE_COLUMNS,
+    build_state,
+)
+
+
+def _states(count: int = 500, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    state = np.column_stack(
+        [
+            rng.uniform(0, 0.99, count),  # churn probability
+            rng.integers(0, 3, count),  # contract
+            rng.integers(0, 3, count),  # internet
+            rng.uniform(0, 72, count),  # tenure
+            rng.uniform(18, 120, count),  # monthly charges
+            rng.integers(0, 5, count),  # recent interventions
+            rng.choice([0, 30, 60, 90], count),  # days since contact
+            rng.uniform(0, 1, count),  # response rate
+            rng.uniform(0, 1, count),  # engagement
+        ]
+    )
+    return state.astype(np.float32)
+
+
+def test_survival_probabilities_are_within_zero_and_one() -> None:
+    survival, _ = Simulator().tables(_states())
+    assert survival.min() >= 0.0
+    assert survival.max() <= 1.0
+
+
+def test_costs_are_the_catalog_share_of_the_monthly_charge() -> None:
+    simulator = Simulator(settings=SimulatorSettings(margin=1.0))
+    state = _states()
+    state[:, 0] = 0.0  # nobody leaves, so the reward is the charge minus the cost
+    _, reward = simulator.current(state)
+    charge = state[:, 4].astype(np.float64)[:, None]
+    expected = charge - np.asarray(ActionCatalog().cost_shares)[None, :] * charge
+    np.testing.assert_allclose(reward, expected, rtol=1e-6)
+
+
+def test_more_fatigue_never_helps() -> None:
+    simulator = Simulator()
+    state = _states()
+    survival, _ = simulator.tables(state)
+    _, months = simulator.grid()
+    for month in range(simulator.months_buckets):
+        by_fatigue = survival[:, months == month, :]  # ordered by recent interventions
+        assert np.all(np.diff(by_fatigue, axis=1) <= 1e-12)
+
+
+def test_backlash_appears_from_the_documented_number_of_recent_contacts() -> None:
+    settings = SimulatorSettings()
+    simulator = Simulator(settings=settings)
+    state = _states()
+    survival, _ = simulator.tables(state)
+    recent, _ = simulator.grid()
+    before = survival[:, recent == settings.backlash_after - 1, 1:]
+    after = survival[:, recent >= settings.backlash_after, 1:]
+    no_action_before = survival[:, recent == settings.backlash_after - 1, :1]
+    no_action_after = survival[:, recent >= settings.backlash_after, :1]
+    assert np.all(before >= no_action_before - 1e-12)  # contact still helps or is neutral
+    risky = state[:, 0] > 0.01
+    assert np.all(after[risky] < no_action_after[risky])  # contact now raises churn
+
+
+def test_a_step_moves_the_controllable_state_and_charges_the_cost() -> None:
+    simulator = Simulator()
+    state = _states(4)
+    state[:, RECENT_INTERVENTIONS] = 1
+    state[:, DAYS_SINCE_CONTACT] = 60
+    next_state, reward, _ = simulator.step(state, np.array([0, 1, 3, 5]), np.random.default_rng(0))
+    assert next_state[:, RECENT_INTERVENTIONS].tolist() == [0, 2, 2, 2]
+    assert next_state[:, DAYS_SINCE_CONTACT].tolist() == [90, 30, 30, 30]
+    assert np.all(reward[1:] < Simulator().settings.margin * state[1:, 4])
+
+
+def test_state_reads_the_telco_columns_and_documented_defaults() -> None:
+    frame = pl.DataFrame(
+        {
+            "Contract": ["Month-to-month", "One year", "Two year"],
+            "InternetService": ["Fiber optic", "DSL", "No"],
+            "tenure": [1.0, 30.0, None],
+            "MonthlyCharges": [70.0, 50.0, 20.0],
+            "PhoneService": ["Yes", "Yes", "Yes"],
+            "StreamingTV": ["Yes", "No", "No internet service"],
+        }
+    )
+    state = build_state(frame, [0.5, 0.2, 0.1], response_prior=0.3)
+    assert state.shape == (3, len(STATE_COLUMNS))
+    assert state[:, 1].tolist() == [0, 1, 2]
+    assert state[:, 2].tolist() == [2, 1, 0]
+    assert state[:, 3].tolist() == [1, 30, 12]  # blank tenure -> default
+    assert state[:, 5].tolist() == [0, 0, 0]  # no recent interventions column
+    assert state[:, 6].tolist() == [90, 90, 90]
+    assert state[:, 7].tolist() == pytest.approx([0.3] * 3)
+    assert state[:, ENGAGEMENT].tolist() == pytest.approx([1.0, 2 / 3, 1 / 3])
+
+
+def test_state_uses_behaviour_columns_when_present() -> None:
+    frame = pl.DataFrame(
+        {
+            "recent_interventions": [2, 0],
+            "days_since_contact": [10, 400],
+            "response_rate": [0.9, 0.05],
+            "engagement": [0.2, 0.8],
+        }
+    )
+    state = build_state(frame, [0.3, 0.3], response_prior=0.3)
+    np.testing.assert_allclose(state[:, 5:], [[2, 10, 0.9, 0.2], [0, 400, 0.05, 0.8]], rtol=1e-6)
