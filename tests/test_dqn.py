@@ -12,7 +12,7 @@ from aura_sentinel.retention.evaluation import evaluate
 from aura_sentinel.retention.policy import load_network, train_policy
 from aura_sentinel.retention.simulator import Simulator
 
-SMALL = DQNConfig(iterations=400, parallel_customers=128, batch_size=256, hidden=32)
+SMALL = DQNConfig(iterations=1000, parallel_customers=128, batch_size=256, hidden=64)
 
 
 def test_a_small_fast_dqn_beats_doing_nothing_on_unseen_customers() -> None:
