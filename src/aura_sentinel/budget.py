@@ -49,14 +49,17 @@ def _best_at_price(gain: FloatMatrix, cost: FloatMatrix, price: float) -> IntArr
     best = net.max(axis=1, keepdims=True)
     # Among (near-)ties, take the cheapest action: argmin of cost over the tied set.
     tied = net >= best - 1e-12 * np.maximum(1.0, np.abs(best))
-    return np.where(tied, cost, np.inf).argmin(axis=1).astype(np.int64)
+    cheapest: IntArray = np.where(tied, cost, np.inf).argmin(axis=1).astype(np.int64)
+    return cheapest
 
 
 def _total_cost(cost: FloatMatrix, actions: IntArray) -> float:
     return float(np.take_along_axis(cost, actions[:, None], axis=1).sum())
 
 
-def _spend_the_rest(gain: FloatMatrix, cost: FloatMatrix, plan: IntArray, budget: float) -> IntArray:
+def _spend_the_rest(
+    gain: FloatMatrix, cost: FloatMatrix, plan: IntArray, budget: float
+) -> IntArray:
     """Spend what the Lagrangian plan leaves over, best gain per unit of cost first.
 
     Each round offers every customer their best-ratio upgrade that still fits, and takes the

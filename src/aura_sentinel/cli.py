@@ -117,6 +117,58 @@ def train(
     render.train_summary(console, summary)
 
 
+@app.command()
+def score(
+    data: DataArgument = None,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models",
+            help="Model bundle folder. Default: ./models if it holds a bundle, else the shipped "
+            "one.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Result file; a .parquet suffix writes Parquet, else CSV."),
+    ] = Path("retention_strategy_results.csv"),
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            help="Total spend allowed on actions; customers get the plan with the most expected "
+            "gain within it.",
+            show_default=False,
+        ),
+    ] = None,
+    high: Annotated[float, typer.Option("--high", help="HIGH risk above this probability.")] = 0.7,
+    medium: Annotated[
+        float, typer.Option("--medium", help="MEDIUM risk above this probability.")
+    ] = 0.4,
+    batch_rows: Annotated[
+        int, typer.Option("--batch-rows", help="Customers per batch (bounds memory).")
+    ] = 200_000,
+    no_explain: Annotated[
+        bool,
+        typer.Option("--no-explain", help="Skip the top drivers per customer (much faster)."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")] = False,
+) -> None:
+    """Score every customer: churn risk, top drivers and the recommended retention action."""
+    from aura_sentinel import render
+    from aura_sentinel.pipeline import ScoreSettings, score_file
+    from aura_sentinel.shipped import default_data, default_models
+
+    console = Console(quiet=quiet)
+    data_path = data if data is not None else default_data()
+    models_path = models if models is not None else default_models()
+    settings = ScoreSettings(high=high, medium=medium, explain=not no_explain)
+    with render.row_counter(console, data_path, "Scoring") as progress:
+        summary = score_file(data_path, models_path, out, settings, budget, batch_rows, progress)
+    render.score_summary(console, summary)
+
+
 @app.command("demo-data")
 def demo_data(
     rows: Annotated[int, typer.Option("--rows", help="Number of customers.")] = 7043,

@@ -50,8 +50,13 @@ class FeatureSpec:
         """XGBoost's feature types: "q" for numbers, "c" for categories."""
         return ["c" if column.kind == "category" else "q" for column in self.columns]
 
-    def matrix(self, frame: pl.DataFrame, source: str) -> npt.NDArray[np.float32]:
-        """The contiguous float32 model matrix for `frame`, built by one Polars select."""
+    def matrix(
+        self, frame: pl.DataFrame, source: str, first_row: int = 0
+    ) -> npt.NDArray[np.float32]:
+        """The contiguous float32 model matrix for `frame`, built by one Polars select.
+
+        `first_row` is the frame's offset in its file, so that errors name the file's row.
+        """
         missing = [name for name in self.names if name not in frame.columns]
         if missing:
             raise DataError(
@@ -59,7 +64,7 @@ class FeatureSpec:
                 f"missing columns the model needs: {', '.join(missing)}",
                 "score a table with the same columns as the training table",
             )
-        self._check_numbers(frame, source)
+        self._check_numbers(frame, source, first_row)
         encoded = frame.select(self._expression(column) for column in self.columns)
         return np.ascontiguousarray(encoded.to_numpy(order="c"), dtype=np.float32)
 
@@ -87,7 +92,7 @@ class FeatureSpec:
             .alias(column.name)
         )
 
-    def _check_numbers(self, frame: pl.DataFrame, source: str) -> None:
+    def _check_numbers(self, frame: pl.DataFrame, source: str, first_row: int) -> None:
         """Refuse text that is not a number in a number column, naming the first bad row."""
         text_number_columns = [
             column.name
@@ -102,7 +107,7 @@ class FeatureSpec:
                 raise DataError(
                     source,
                     f"column '{name}': text '{text[row]}' in a number column "
-                    f"(row {row + 1} after the header)",
+                    f"(row {first_row + row + 1} after the header)",
                     "correct or blank that cell",
                 )
 

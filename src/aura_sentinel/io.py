@@ -79,6 +79,41 @@ def read_customers(path: Path) -> pl.DataFrame:
     return _tidy(frame, path)
 
 
+def read_customer_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Read a customer table in batches of `batch_rows` rows, tidied like `read_customers`.
+
+    CSV and Parquet stream from disk, so memory stays bounded whatever the file size; Excel
+    sheets (at most about a million rows) are read whole and then cut into batches.
+    """
+    file_format = sniff_format(path)
+    try:
+        if file_format == "csv":
+            lazy = pl.scan_csv(
+                path, infer_schema=False, separator=_csv_separator(path), encoding="utf8"
+            )
+        elif file_format == "parquet":
+            lazy = pl.scan_parquet(path)
+        else:
+            lazy = read_customers(path).lazy()
+        batches = lazy.collect_batches(chunk_size=batch_rows)
+        first = True
+        for batch in batches:
+            if first and batch.height == 0:
+                raise DataError(
+                    str(path), "has a header row but no customers", "give a file with data rows"
+                )
+            first = False
+            yield _tidy(batch, path)
+    except DataError:
+        raise
+    except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
+        raise DataError(
+            str(path),
+            f"cannot be read as {file_format.upper()}: {_first_line(exc)}",
+            "check that the file is complete and not damaged, or export it again",
+        ) from exc
+
+
 def _check_readable_file(path: Path) -> None:
     if not path.exists():
         raise DataError(str(path), "no such file", "check the path")
@@ -100,12 +135,15 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _read_csv(path: Path) -> pl.DataFrame:
+def _csv_separator(path: Path) -> str:
     with path.open("rb") as handle:
         header = handle.readline().decode("utf-8", errors="replace")
-    separator = max(_SEPARATORS, key=header.count)
+    return max(_SEPARATORS, key=header.count)
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
     # Everything is read as text; the schema step turns number columns into numbers.
-    return pl.read_csv(path, infer_schema=False, separator=separator, encoding="utf8")
+    return pl.read_csv(path, infer_schema=False, separator=_csv_separator(path), encoding="utf8")
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aura_sentinel.churn import Progress as ProgressCallback
+from aura_sentinel.pipeline import ScoreSummary
 from aura_sentinel.retention.evaluation import PolicyEvaluation
 from aura_sentinel.training import ChurnSummary, TrainSummary
 
@@ -117,3 +119,89 @@ def _policy_summary(console: Console, evaluation: PolicyEvaluation, trained_on: 
         f"[bold]{evaluation.gain_ratio:.3f}[/]; "
         f"DQN picks the optimal action for {evaluation.optimal_match:.1%} of customers."
     )
+
+
+# Files smaller than this score in about a second: no progress bar for them.
+PROGRESS_MIN_BYTES = 20 * 1024 * 1024
+
+
+@contextmanager
+def row_counter(console: Console, data: Path, title: str) -> Iterator[Callable[[int], None] | None]:
+    """A live count of rows done, for inputs large enough to wait for."""
+    if not data.is_file() or data.stat().st_size < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed:,} customers"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(title, total=None)
+        yield lambda rows: progress.update(task, completed=rows)
+
+
+def score_summary(console: Console, summary: ScoreSummary) -> None:
+    customers = max(summary.customers, 1)
+    console.print(
+        f"Scored [bold]{summary.customers:,}[/] customers from [bold]{summary.data}[/] with "
+        f"[bold]{summary.models}[/] in {summary.seconds:.1f} s; mean churn risk "
+        f"{summary.probability_sum / customers:.1%}."
+    )
+    for name, count in summary.unseen_levels.items():
+        console.print(
+            f"[yellow]note:[/] {count:,} customers have a '{name}' value not seen in training "
+            "(scored as missing)"
+        )
+
+    risk = Table(title="Risk distribution")
+    risk.add_column("risk level")
+    risk.add_column("rule")
+    risk.add_column("customers", justify="right")
+    risk.add_column("share", justify="right")
+    settings = summary.settings
+    rules = {
+        "HIGH": f"> {settings.high:g}",
+        "MEDIUM": f"> {settings.medium:g}",
+        "LOW": f"<= {settings.medium:g}",
+    }
+    for level, count in summary.risk_counts.items():
+        risk.add_row(level, rules[level], f"{count:,}", f"{count / customers:.1%}")
+    console.print(risk)
+
+    plan = Table(title="Action plan")
+    plan.add_column("action")
+    for header in ("customers", "total cost", "expected gain"):
+        plan.add_column(header, justify="right")
+    for index, name in enumerate(summary.action_names):
+        plan.add_row(
+            name,
+            f"{int(summary.action_counts[index]):,}",
+            f"{summary.action_costs[index]:,.2f}",
+            f"{summary.action_gains[index]:,.2f}",
+        )
+    plan.add_row(
+        "[bold]total[/]",
+        f"{summary.customers:,}",
+        f"{summary.action_costs.sum():,.2f}",
+        f"{summary.action_gains.sum():,.2f}",
+    )
+    console.print(plan)
+    if summary.budget is not None:
+        console.print(
+            f"Budget {summary.budget:,.2f}: spent {summary.action_costs.sum():,.2f}, buying an "
+            f"expected gain of {summary.action_gains.sum():,.2f} (without a budget the plan would "
+            f"cost {summary.unconstrained_cost:,.2f} for {summary.unconstrained_gain:,.2f})."
+        )
+    if summary.driver_weight is not None:
+        drivers = Table(title="Top churn drivers (mean absolute contribution to the log-odds)")
+        drivers.add_column("feature")
+        drivers.add_column("weight", justify="right")
+        order = summary.driver_weight.argsort()[::-1][:5]
+        for index in order:
+            drivers.add_row(
+                summary.feature_names[index], f"{summary.driver_weight[index] / customers:.3f}"
+            )
+        console.print(drivers)
+    console.print(f"Results written to [bold]{summary.output}[/]")

@@ -12,6 +12,7 @@ import numpy.typing as npt
 import polars as pl
 import torch
 
+from aura_sentinel.bundle import MANIFEST, Bundle, policy_weights
 from aura_sentinel.errors import BundleError
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.dqn import QNetwork, greedy_actions, train_dqn
@@ -90,3 +91,12 @@ def load_network(weights: bytes, settings: PolicySettings, source: str) -> QNetw
         ) from exc
     network.eval()
     return network
+
+
+def load_policy(bundle: Bundle) -> tuple[QNetwork, PolicySettings]:
+    """The bundle's verified policy network and the settings it was trained with."""
+    weights = policy_weights(bundle)
+    settings = PolicySettings.from_json(
+        bundle.manifest["policy"]["settings"], str(bundle.path / MANIFEST)
+    )
+    return load_network(weights, settings, str(bundle.path / "policy.pt")), settings

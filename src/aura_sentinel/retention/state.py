@@ -81,10 +81,7 @@ def build_state(
     present = set(customers.columns)
 
     def number(role: str, default: float) -> pl.Expr:
-        name = SOURCE_COLUMNS[role]
-        if name not in present:
-            return pl.lit(default, dtype=pl.Float64).alias(role)
-        return pl.col(name).cast(pl.Float64, strict=False).fill_null(default).alias(role)
+        return _number(present, role, default)
 
     frame = customers.select(
         pl.Series("churn_probability", np.asarray(churn_probability, dtype=np.float64)),
@@ -98,6 +95,19 @@ def build_state(
         _engagement(present),
     )
     return np.ascontiguousarray(frame.to_numpy(order="c"), dtype=np.float32)
+
+
+def monthly_charges(customers: pl.DataFrame) -> npt.NDArray[np.float64]:
+    """Each customer's monthly charge in full precision (the state matrix holds float32)."""
+    charge = _number(set(customers.columns), "monthly_charges", DEFAULT_MONTHLY_CHARGES)
+    return customers.select(charge.clip(0.0)).to_series().to_numpy().astype(np.float64)
+
+
+def _number(present: set[str], role: str, default: float) -> pl.Expr:
+    name = SOURCE_COLUMNS[role]
+    if name not in present:
+        return pl.lit(default, dtype=pl.Float64).alias(role)
+    return pl.col(name).cast(pl.Float64, strict=False).fill_null(default).alias(role)
 
 
 def _text(name: str) -> pl.Expr:

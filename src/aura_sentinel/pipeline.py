@@ -1,0 +1,347 @@
+"""Scoring: from a batch of customers to their retention plan, with no loop over customers.
+
+Per batch: one Polars select builds the feature matrix; one XGBoost call gives the exact per-row
+contributions, whose sum is the churn margin (so probabilities and explanations agree); the
+state matrix is built column-wise; one torch forward pass gives the Q-values of every customer.
+`score_frame` is the pure core (frame in, frame out); `score_file` streams a file through it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import xgboost as xgb
+
+from aura_sentinel.budget import allocate
+from aura_sentinel.bundle import Bundle, load_bundle
+from aura_sentinel.errors import UsageError
+from aura_sentinel.io import atomic_write, read_customer_batches
+from aura_sentinel.retention.config import PolicySettings
+from aura_sentinel.retention.dqn import QNetwork, q_values
+from aura_sentinel.retention.policy import load_policy, simulator_for
+from aura_sentinel.retention.simulator import Simulator
+from aura_sentinel.retention.state import SOURCE_COLUMNS, build_state, monthly_charges
+from aura_sentinel.schema import as_text, customer_ids
+
+FloatArray = npt.NDArray[np.float64]
+Progress = Callable[[int], None]
+RISK_LEVELS = ("HIGH", "MEDIUM", "LOW")
+DRIVERS = 3
+DEFAULT_BATCH_ROWS = 200_000
+_FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    high: float = 0.7
+    """HIGH risk when the churn probability is above this."""
+    medium: float = 0.4
+    """MEDIUM risk when above this (and not HIGH); LOW otherwise."""
+    explain: bool = True
+    """Compute each customer's top churn drivers (exact contributions; the costly part)."""
+
+
+@dataclass
+class ScoringModel:
+    """Everything scoring needs, loaded and verified once."""
+
+    bundle: Bundle
+    network: QNetwork
+    policy: PolicySettings
+    simulator: Simulator
+
+    @classmethod
+    def load(cls, path: Path) -> ScoringModel:
+        bundle = load_bundle(path)
+        network, policy = load_policy(bundle)
+        return cls(bundle, network, policy, simulator_for(policy))
+
+
+@dataclass
+class Decisions:
+    """Churn probabilities, contributions and the policy's Q-values for one batch."""
+
+    probability: FloatArray
+    contributions: npt.NDArray[np.float32] | None
+    charge: FloatArray
+    gain: FloatArray  # N x actions: expected gain over no action this month, in money
+    value: FloatArray  # N x actions: expected discounted profit, in money
+    cost: FloatArray  # N x actions
+
+
+def decide(
+    batch: pl.DataFrame, model: ScoringModel, explain: bool, source: str, first_row: int = 0
+) -> Decisions:
+    """One XGBoost call and one torch forward pass for the whole batch."""
+    spec = model.bundle.spec
+    matrix = spec.matrix(batch, source, first_row)
+    data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
+    if explain:
+        contributions = model.bundle.booster.predict(data, pred_contribs=True)
+        margin = contributions.sum(axis=1, dtype=np.float64)
+        probability = 1.0 / (1.0 + np.exp(-margin))
+    else:
+        contributions = None
+        probability = model.bundle.booster.predict(data).astype(np.float64)
+    state = build_state(batch, probability, model.policy.simulator.response_prior)
+    q = q_values(model.network, state).astype(np.float64)
+    charge = monthly_charges(batch)
+    lifetime = model.simulator.lifetime_value(state)
+    cost = np.asarray(model.policy.catalog.cost_shares)[None, :] * charge[:, None]
+    return Decisions(
+        probability=probability,
+        contributions=contributions,
+        charge=charge,
+        gain=(q - q[:, :1]) * charge[:, None],
+        value=(q + lifetime[:, None]) * charge[:, None],
+        cost=cost,
+    )
+
+
+def score_frame(
+    batch: pl.DataFrame,
+    model: ScoringModel,
+    settings: ScoreSettings,
+    source: str,
+    first_row: int = 0,
+    actions: npt.NDArray[np.int64] | None = None,
+) -> tuple[pl.DataFrame, Decisions]:
+    """The results frame for a batch (one row per customer, input order) and its decisions.
+
+    `actions` overrides the policy's choice (a budget plan); by default each customer gets the
+    action with the highest Q-value.
+    """
+    decisions = decide(batch, model, settings.explain, source, first_row)
+    chosen = decisions.gain.argmax(axis=1) if actions is None else actions
+    rows = np.arange(batch.height)
+    probability = decisions.probability
+    risk = np.where(probability > settings.high, 0, np.where(probability > settings.medium, 1, 2))
+    roles = model.bundle.roles
+    ids = customer_ids(batch, roles.id)
+    if roles.id is None:
+        ids = pl.Series("row", np.arange(first_row + 1, first_row + batch.height + 1)).cast(
+            pl.String
+        )
+    results = pl.DataFrame(
+        [
+            ids.alias("CustomerID"),
+            _role_column(batch, SOURCE_COLUMNS["tenure"], "Tenure"),
+            _role_column(batch, SOURCE_COLUMNS["monthly_charges"], "MonthlyCharges"),
+            pl.Series("ChurnProbability", probability),
+            pl.Series("RiskLevel", np.asarray(RISK_LEVELS)[risk]),
+            pl.Series("ActionID", chosen.astype(np.int64)),
+            pl.Series("RecommendedAction", np.asarray(model.policy.catalog.names)[chosen]),
+            pl.Series("ActionCost", decisions.cost[rows, chosen]),
+            pl.Series("ExpectedValue", decisions.value[rows, chosen]),
+            pl.Series("ExpectedGain", decisions.gain[rows, chosen]),
+            _top_drivers(batch, model, decisions.contributions),
+        ]
+    )
+    if roles.target in batch.columns:
+        results = results.with_columns(batch.get_column(roles.target).alias(roles.target))
+    return results, decisions
+
+
+def _role_column(batch: pl.DataFrame, source_name: str, name: str) -> pl.Series:
+    """A numeric column from the input, or an empty one when the table has no such column."""
+    if source_name not in batch.columns:
+        return pl.Series(name, [None] * batch.height, dtype=pl.Float64)
+    column: pl.Series = batch.get_column(source_name).cast(pl.Float64, strict=False)
+    return column.alias(name)
+
+
+def _top_drivers(
+    batch: pl.DataFrame, model: ScoringModel, contributions: npt.NDArray[np.float32] | None
+) -> pl.Series:
+    """ "name=value; ..." of the (up to) three features pushing each customer's risk up most."""
+    if contributions is None:
+        return pl.Series("TopDrivers", [None] * batch.height, dtype=pl.String)
+    names = model.bundle.spec.names
+    per_feature = contributions[:, : len(names)]
+    top = np.argsort(-per_feature, axis=1, kind="stable")[:, :DRIVERS]
+    pushes_up = np.take_along_axis(per_feature, top, axis=1) > 0
+    described = batch.select(
+        pl.concat_list(
+            (pl.lit(f"{name}=") + _value_text(batch, name)).alias(name) for name in names
+        ).alias("described")
+    )
+    picks = [
+        pl.when(pl.Series(pushes_up[:, rank]))
+        .then(pl.col("described").list.get(pl.lit(pl.Series(top[:, rank]))))
+        .otherwise(None)
+        for rank in range(DRIVERS)
+    ]
+    return described.select(
+        pl.concat_str(picks, separator="; ", ignore_nulls=True).alias("TopDrivers")
+    ).to_series()
+
+
+def _value_text(batch: pl.DataFrame, name: str) -> pl.Expr:
+    text = as_text(batch.get_column(name))
+    return pl.lit(text).fill_null("(blank)")
+
+
+def neutralise_formulas(results: pl.DataFrame) -> pl.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe."""
+    text_columns = [name for name, dtype in results.schema.items() if dtype == pl.String]
+    return results.with_columns(
+        pl.when(pl.any_horizontal(pl.col(name).str.starts_with(mark) for mark in _FORMULA_STARTS))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text_columns
+    )
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring run did, aggregated batch by batch (never all rows at once)."""
+
+    data: Path
+    models: Path
+    output: Path
+    action_names: tuple[str, ...]
+    feature_names: list[str]
+    settings: ScoreSettings
+    customers: int = 0
+    seconds: float = 0.0
+    probability_sum: float = 0.0
+    risk_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RISK_LEVELS, 0))
+    action_counts: FloatArray = field(default_factory=lambda: np.zeros(0))
+    action_costs: FloatArray = field(default_factory=lambda: np.zeros(0))
+    action_gains: FloatArray = field(default_factory=lambda: np.zeros(0))
+    driver_weight: FloatArray | None = None
+    unseen_levels: dict[str, int] = field(default_factory=dict)
+    budget: float | None = None
+    unconstrained_cost: float = 0.0
+    unconstrained_gain: float = 0.0
+
+    def __post_init__(self) -> None:
+        size = len(self.action_names)
+        self.action_counts, self.action_costs, self.action_gains = (np.zeros(size) for _ in "abc")
+
+    def add(self, results: pl.DataFrame, decisions: Decisions, unseen: dict[str, int]) -> None:
+        actions = results.get_column("ActionID").to_numpy()
+        size = len(self.action_names)
+        self.customers += results.height
+        self.probability_sum += float(decisions.probability.sum())
+        for level, count in results.get_column("RiskLevel").value_counts().iter_rows():
+            self.risk_counts[level] += int(count)
+        self.action_counts = self.action_counts + np.bincount(actions, minlength=size)
+        self.action_costs = self.action_costs + np.bincount(
+            actions, weights=results.get_column("ActionCost").to_numpy(), minlength=size
+        )
+        self.action_gains = self.action_gains + np.bincount(
+            actions, weights=results.get_column("ExpectedGain").to_numpy(), minlength=size
+        )
+        best = decisions.gain.argmax(axis=1)
+        rows = np.arange(results.height)
+        self.unconstrained_cost += float(decisions.cost[rows, best].sum())
+        self.unconstrained_gain += float(decisions.gain[rows, best].sum())
+        if decisions.contributions is not None:
+            weight = np.abs(decisions.contributions[:, :-1]).sum(axis=0, dtype=np.float64)
+            self.driver_weight = (
+                weight if self.driver_weight is None else self.driver_weight + weight
+            )
+        for name, count in unseen.items():
+            self.unseen_levels[name] = self.unseen_levels.get(name, 0) + count
+
+
+def score_file(
+    data: Path,
+    models: Path,
+    output: Path,
+    settings: ScoreSettings,
+    budget: float | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Progress | None = None,
+) -> ScoreSummary:
+    """Score every customer of `data` and write the results atomically to `output`."""
+    started = time.perf_counter()
+    _check_paths(data, output, batch_rows, budget, settings)
+    model = ScoringModel.load(models)
+    source = str(data)
+    plan = None if budget is None else _budget_plan(data, model, source, budget, batch_rows)
+    summary = ScoreSummary(
+        data=data,
+        models=models,
+        output=output,
+        action_names=model.policy.catalog.names,
+        feature_names=model.bundle.spec.names,
+        settings=settings,
+        budget=budget,
+    )
+
+    def scored_batches() -> Iterator[pl.DataFrame]:
+        first_row = 0
+        for batch in read_customer_batches(data, batch_rows):
+            actions = None if plan is None else plan[first_row : first_row + batch.height]
+            results, decisions = score_frame(batch, model, settings, source, first_row, actions)
+            summary.add(results, decisions, model.bundle.spec.unseen_levels(batch))
+            first_row += batch.height
+            if progress is not None:
+                progress(first_row)
+            yield results
+
+    atomic_write(output, lambda target: _write_results(scored_batches(), target, output))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _check_paths(
+    data: Path, output: Path, batch_rows: int, budget: float | None, settings: ScoreSettings
+) -> None:
+    if batch_rows < 1:
+        raise UsageError("--batch-rows", f"{batch_rows} is not positive", "give 1 or more")
+    if budget is not None and budget < 0:
+        raise UsageError("--budget", f"{budget} is negative", "give an amount of 0 or more")
+    if not 0 <= settings.medium <= settings.high <= 1:
+        raise UsageError(
+            "--high/--medium",
+            f"thresholds {settings.high} and {settings.medium} are not 0 <= medium <= high <= 1",
+            "give probabilities with --medium at most --high",
+        )
+    if output.suffix.lower() not in {".csv", ".parquet"}:
+        raise UsageError(str(output), "unknown output type", "name it .csv or .parquet")
+    if output.exists() and data.exists() and output.resolve() == data.resolve():
+        raise UsageError(str(output), "is the input file", "write the results to another file")
+
+
+def _budget_plan(
+    data: Path, model: ScoringModel, source: str, budget: float, batch_rows: int
+) -> npt.NDArray[np.int64]:
+    """First pass: every customer's gain and cost per action; then the best plan in budget."""
+    gains, costs = [], []
+    first_row = 0
+    for batch in read_customer_batches(data, batch_rows):
+        decisions = decide(batch, model, explain=False, source=source, first_row=first_row)
+        gains.append(decisions.gain.astype(np.float32))
+        costs.append(decisions.cost.astype(np.float32))
+        first_row += batch.height
+    return allocate(np.concatenate(gains), np.concatenate(costs), budget)
+
+
+def _write_results(batches: Iterator[pl.DataFrame], target: Path, output: Path) -> None:
+    if output.suffix.lower() == ".parquet":
+        import pyarrow.parquet as parquet
+
+        writer = None
+        try:
+            for results in batches:
+                table = results.to_arrow()
+                if writer is None:
+                    writer = parquet.ParquetWriter(str(target), table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        return
+    with target.open("wb") as handle:
+        for index, results in enumerate(batches):
+            neutralise_formulas(results).write_csv(handle, include_header=index == 0)

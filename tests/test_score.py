@@ -1,0 +1,204 @@
+"""`score`: one row per customer in input order, the catalog's actions and costs, drivers that
+add up to the model's margin, the same answer whatever the batch size, and safe output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aura_sentinel.demo import generate_customers
+from aura_sentinel.errors import DataError, UsageError
+from aura_sentinel.pipeline import ScoreSettings, ScoringModel, decide, score_file
+from aura_sentinel.retention.catalog import ActionCatalog
+
+from conftest import REPO, run_cli
+
+MODELS = REPO / "models"
+OLD_COLUMNS = [
+    "CustomerID", "Tenure", "MonthlyCharges", "ChurnProbability", "RiskLevel", "ActionID",
+    "RecommendedAction", "ActionCost",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def table() -> pl.DataFrame:
+    return generate_customers(1500, seed=11)
+
+
+@pytest.fixture(scope="module")
+def model() -> ScoringModel:
+    return ScoringModel.load(MODELS)
+
+
+def _score(
+    tmp_path: Path, frame: pl.DataFrame, name: str = "r.csv", **options: object
+) -> pl.DataFrame:
+    data = tmp_path / "in.parquet"
+    frame.write_parquet(data)
+    out = tmp_path / name
+    settings = ScoreSettings(
+        **{k: v for k, v in options.items() if k in ("high", "medium", "explain")}
+    )  # type: ignore[arg-type]
+    score_file(
+        data, MODELS, out, settings,
+        budget=options.get("budget"),  # type: ignore[arg-type]
+        batch_rows=int(options.get("batch_rows", 200_000)),  # type: ignore[call-overload]
+    )  # fmt: skip
+    return pl.read_parquet(out) if name.endswith(".parquet") else pl.read_csv(out)
+
+
+def test_output_has_the_old_columns_first_then_the_new_ones(
+    tmp_path: Path, table: pl.DataFrame
+) -> None:
+    results = _score(tmp_path, table)
+    assert results.columns == [*OLD_COLUMNS, "ExpectedValue", "ExpectedGain", "TopDrivers", "Churn"]
+
+
+def test_one_row_per_customer_in_input_order(tmp_path: Path, table: pl.DataFrame) -> None:
+    results = _score(tmp_path, table)
+    assert results.get_column("CustomerID").to_list() == table.get_column("customerID").to_list()
+    assert (
+        results.get_column("Tenure").to_list() == table.get_column("tenure").cast(float).to_list()
+    )
+
+
+def test_risk_bands_follow_the_thresholds(tmp_path: Path, table: pl.DataFrame) -> None:
+    results = _score(tmp_path, table, high=0.6, medium=0.3)
+    probability = results.get_column("ChurnProbability").to_numpy()
+    expected = np.where(probability > 0.6, "HIGH", np.where(probability > 0.3, "MEDIUM", "LOW"))
+    assert results.get_column("RiskLevel").to_list() == expected.tolist()
+
+
+def test_actions_and_costs_come_from_the_catalog(tmp_path: Path, table: pl.DataFrame) -> None:
+    results = _score(tmp_path, table)
+    catalog = ActionCatalog()
+    actions = results.get_column("ActionID").to_numpy()
+    assert set(actions) <= set(range(6))
+    assert results.get_column("RecommendedAction").to_list() == [catalog.names[a] for a in actions]
+    expected_cost = (
+        np.asarray(catalog.cost_shares)[actions] * table.get_column("MonthlyCharges").to_numpy()
+    )
+    np.testing.assert_allclose(results.get_column("ActionCost").to_numpy(), expected_cost)
+    assert (results.get_column("ExpectedGain").to_numpy() >= 0).all()
+
+
+def test_contributions_add_up_to_the_model_margin(model: ScoringModel, table: pl.DataFrame) -> None:
+    decisions = decide(table, model, explain=True, source="t")
+    assert decisions.contributions is not None
+    margin = decisions.contributions.sum(axis=1, dtype=np.float64)
+    spec = model.bundle.spec
+    import xgboost as xgb
+
+    data = xgb.DMatrix(
+        spec.matrix(table, "t"), feature_types=spec.xgboost_types, enable_categorical=True
+    )
+    np.testing.assert_allclose(
+        margin, model.bundle.booster.predict(data, output_margin=True), atol=1e-4
+    )
+
+
+def test_top_drivers_name_features_that_push_risk_up(tmp_path: Path, table: pl.DataFrame) -> None:
+    results = _score(tmp_path, table)
+    first = results.get_column("TopDrivers")[0]
+    names = [part.split("=")[0] for part in first.split("; ")]
+    assert 1 <= len(names) <= 3
+    assert set(names) <= set(ScoringModel.load(MODELS).bundle.spec.names)
+
+
+def test_results_do_not_depend_on_batch_size(tmp_path: Path, table: pl.DataFrame) -> None:
+    whole = _score(tmp_path, table, name="a.parquet")
+    batched = _score(tmp_path, table, name="b.parquet", batch_rows=97)
+    assert whole.equals(batched)
+
+
+def test_results_do_not_depend_on_row_order(tmp_path: Path, table: pl.DataFrame) -> None:
+    forward = _score(tmp_path, table, name="a.parquet")
+    backward = _score(tmp_path, table.reverse(), name="b.parquet").reverse()
+    assert forward.equals(backward)
+
+
+def test_scoring_twice_gives_identical_bytes(tmp_path: Path, table: pl.DataFrame) -> None:
+    _score(tmp_path, table, name="a.csv")
+    first = (tmp_path / "a.csv").read_bytes()
+    _score(tmp_path, table, name="a.csv")
+    assert (tmp_path / "a.csv").read_bytes() == first
+
+
+def test_budget_is_never_exceeded(tmp_path: Path, table: pl.DataFrame) -> None:
+    free = _score(tmp_path, table, name="a.csv")
+    budget = 0.25 * free.get_column("ActionCost").sum()
+    planned = _score(tmp_path, table, name="b.csv", budget=budget, batch_rows=400)
+    assert planned.get_column("ActionCost").sum() <= budget
+    assert planned.get_column("ExpectedGain").sum() > 0
+
+
+def test_formula_text_is_neutralised_in_csv(tmp_path: Path, table: pl.DataFrame) -> None:
+    hostile = table.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit('=HYPERLINK("http://x")'))
+        .otherwise(pl.col("customerID"))
+        .alias("customerID")
+    )
+    results = _score(tmp_path, hostile)
+    assert results.get_column("CustomerID")[0] == '\'=HYPERLINK("http://x")'
+
+
+def test_missing_columns_are_named_together(tmp_path: Path, table: pl.DataFrame) -> None:
+    with pytest.raises(DataError, match="missing columns the model needs: tenure, Contract"):
+        _score(tmp_path, table.drop("tenure", "Contract"))
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_text_in_a_number_column_names_the_file_row(tmp_path: Path, table: pl.DataFrame) -> None:
+    bad = table.cast({"tenure": pl.String}).with_columns(
+        pl.when(pl.int_range(pl.len()) == 1234)
+        .then(pl.lit("long"))
+        .otherwise("tenure")
+        .alias("tenure")
+    )
+    with pytest.raises(DataError, match="text 'long' in a number column \\(row 1235 after"):
+        _score(tmp_path, bad, batch_rows=500)
+
+
+def test_the_input_file_is_never_overwritten(tmp_path: Path, table: pl.DataFrame) -> None:
+    data = tmp_path / "in.csv"
+    table.write_csv(data)
+    before = data.read_bytes()
+    with pytest.raises(UsageError, match="is the input file"):
+        score_file(data, MODELS, data, ScoreSettings())
+    assert data.read_bytes() == before
+
+
+def test_quiet_prints_nothing_on_success(tmp_path: Path, table: pl.DataFrame) -> None:
+    data = tmp_path / "in.csv"
+    table.head(100).write_csv(data)
+    result = run_cli(
+        "score", str(data), "--models", str(MODELS), "--out", str(tmp_path / "o.csv"), "--quiet"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+    assert (tmp_path / "o.csv").is_file()
+
+
+def test_score_defaults_use_the_shipped_data_and_models(tmp_path: Path) -> None:
+    result = run_cli("score", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "7,043" in result.stdout and "dataset.xls" in result.stdout
+    assert pl.read_csv(tmp_path / "retention_strategy_results.csv").height == 7043
+
+
+def test_a_damaged_bundle_is_refused_with_one_line(tmp_path: Path, table: pl.DataFrame) -> None:
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(MODELS, models)
+    (models / "policy.pt").write_bytes(b"not weights")
+    data = tmp_path / "in.csv"
+    table.head(50).write_csv(data)
+    result = run_cli("score", str(data), "--models", str(models), "--out", str(tmp_path / "o.csv"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "SHA-256" in result.stderr
+    assert not (tmp_path / "o.csv").exists()
