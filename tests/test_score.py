@@ -202,3 +202,44 @@ def test_a_damaged_bundle_is_refused_with_one_line(tmp_path: Path, table: pl.Dat
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "SHA-256" in result.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_unseen_levels_are_scored_and_counted(tmp_path: Path, table: pl.DataFrame) -> None:
+    changed = table.with_columns(
+        pl.when(pl.int_range(pl.len()) < 7)
+        .then(pl.lit("Three year"))
+        .otherwise(pl.col("Contract"))
+        .alias("Contract")
+    )
+    data = tmp_path / "in.parquet"
+    changed.write_parquet(data)
+    summary = score_file(data, MODELS, tmp_path / "r.csv", ScoreSettings())
+    assert summary.customers == table.height
+    assert summary.unseen_levels == {"Contract": 7}
+
+
+def test_another_schema_scores_with_empty_tenure_and_charges(tmp_path: Path) -> None:
+    from test_dqn import SMALL
+
+    from aura_sentinel.retention.config import PolicySettings
+    from aura_sentinel.training import TrainOptions, train
+
+    frame = generate_customers(600, seed=4).rename(
+        {"tenure": "months", "MonthlyCharges": "bill", "Churn": "left", "customerID": "account"}
+    )
+    data = tmp_path / "bank.parquet"
+    frame.write_parquet(data)
+    options = TrainOptions(
+        target="left", identifier="account", folds=3, policy_settings=PolicySettings(dqn=SMALL)
+    )
+    train(data, tmp_path / "m", options)
+    out = tmp_path / "r.parquet"
+    score_file(data, tmp_path / "m", out, ScoreSettings())
+    results = pl.read_parquet(out)
+    assert results.get_column("Tenure").null_count() == 600
+    assert results.get_column("MonthlyCharges").null_count() == 600
+    shares = np.asarray(ActionCatalog().cost_shares)
+    actions = results.get_column("ActionID").to_numpy()
+    np.testing.assert_allclose(results.get_column("ActionCost").to_numpy(), shares[actions])
+    assert results.get_column("CustomerID").to_list() == frame.get_column("account").to_list()
+    assert results.columns[-1] == "left"

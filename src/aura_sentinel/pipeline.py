@@ -81,14 +81,14 @@ def decide(
     """One XGBoost call and one torch forward pass for the whole batch."""
     spec = model.bundle.spec
     matrix = spec.matrix(batch, source, first_row)
-    data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
     if explain:
+        data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
         contributions = model.bundle.booster.predict(data, pred_contribs=True)
         margin = contributions.sum(axis=1, dtype=np.float64)
         probability = 1.0 / (1.0 + np.exp(-margin))
     else:
         contributions = None
-        probability = model.bundle.booster.predict(data).astype(np.float64)
+        probability = np.asarray(model.bundle.booster.inplace_predict(matrix), dtype=np.float64)
     state = build_state(batch, probability, model.policy.simulator.response_prior)
     q = q_values(model.network, state).astype(np.float64)
     charge = monthly_charges(batch)
@@ -123,20 +123,19 @@ def score_frame(
     probability = decisions.probability
     risk = np.where(probability > settings.high, 0, np.where(probability > settings.medium, 1, 2))
     roles = model.bundle.roles
-    ids = customer_ids(batch, roles.id)
-    if roles.id is None:
-        ids = pl.Series("row", np.arange(first_row + 1, first_row + batch.height + 1)).cast(
-            pl.String
-        )
+    if roles.id is None:  # the row number in the file
+        ids = pl.Series(np.arange(first_row + 1, first_row + batch.height + 1)).cast(pl.String)
+    else:
+        ids = customer_ids(batch, roles.id)
     results = pl.DataFrame(
         [
             ids.alias("CustomerID"),
             _role_column(batch, SOURCE_COLUMNS["tenure"], "Tenure"),
             _role_column(batch, SOURCE_COLUMNS["monthly_charges"], "MonthlyCharges"),
             pl.Series("ChurnProbability", probability),
-            pl.Series("RiskLevel", np.asarray(RISK_LEVELS)[risk]),
+            pl.Series("RiskLevel", RISK_LEVELS).gather(risk),
             pl.Series("ActionID", chosen.astype(np.int64)),
-            pl.Series("RecommendedAction", np.asarray(model.policy.catalog.names)[chosen]),
+            pl.Series("RecommendedAction", model.policy.catalog.names).gather(chosen),
             pl.Series("ActionCost", decisions.cost[rows, chosen]),
             pl.Series("ExpectedValue", decisions.value[rows, chosen]),
             pl.Series("ExpectedGain", decisions.gain[rows, chosen]),
@@ -159,32 +158,34 @@ def _role_column(batch: pl.DataFrame, source_name: str, name: str) -> pl.Series:
 def _top_drivers(
     batch: pl.DataFrame, model: ScoringModel, contributions: npt.NDArray[np.float32] | None
 ) -> pl.Series:
-    """ "name=value; ..." of the (up to) three features pushing each customer's risk up most."""
+    """ "name=value; ..." of the (up to) three features pushing each customer's risk up most.
+
+    Text is made only for the chosen (customer, feature) pairs: per rank and feature, one
+    gather of the customers whose driver it is.
+    """
     if contributions is None:
         return pl.Series("TopDrivers", [None] * batch.height, dtype=pl.String)
     names = model.bundle.spec.names
     per_feature = contributions[:, : len(names)]
-    top = np.argsort(-per_feature, axis=1, kind="stable")[:, :DRIVERS]
+    top = np.argpartition(-per_feature, DRIVERS - 1, axis=1)[:, :DRIVERS]
+    order = np.argsort(-np.take_along_axis(per_feature, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
     pushes_up = np.take_along_axis(per_feature, top, axis=1) > 0
-    described = batch.select(
-        pl.concat_list(
-            (pl.lit(f"{name}=") + _value_text(batch, name)).alias(name) for name in names
-        ).alias("described")
+    ranked = []
+    for rank in range(DRIVERS):
+        texts = pl.Series(f"driver{rank}", [None] * batch.height, dtype=pl.String)
+        driver = np.where(pushes_up[:, rank], top[:, rank], -1)
+        for index, name in enumerate(names):
+            rows = np.flatnonzero(driver == index)
+            if rows.size:
+                values = as_text(batch.get_column(name).gather(rows)).fill_null("(blank)")
+                texts.scatter(rows, f"{name}=" + values)
+        ranked.append(texts)
+    return (
+        pl.DataFrame(ranked)
+        .select(pl.concat_str(pl.all(), separator="; ", ignore_nulls=True).alias("TopDrivers"))
+        .to_series()
     )
-    picks = [
-        pl.when(pl.Series(pushes_up[:, rank]))
-        .then(pl.col("described").list.get(pl.lit(pl.Series(top[:, rank]))))
-        .otherwise(None)
-        for rank in range(DRIVERS)
-    ]
-    return described.select(
-        pl.concat_str(picks, separator="; ", ignore_nulls=True).alias("TopDrivers")
-    ).to_series()
-
-
-def _value_text(batch: pl.DataFrame, name: str) -> pl.Expr:
-    text = as_text(batch.get_column(name))
-    return pl.lit(text).fill_null("(blank)")
 
 
 def neutralise_formulas(results: pl.DataFrame) -> pl.DataFrame:

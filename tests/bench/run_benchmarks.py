@@ -77,6 +77,116 @@ def bench_train(workdir: Path, import_seconds: float) -> list[Result]:
     return results
 
 
+def peak_rss_and_seconds(command: Sequence[str]) -> tuple[float, float]:
+    """(peak resident memory in MB, wall seconds) of one fresh run of `command`."""
+    probe = (
+        "import resource, subprocess, sys, time; started = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(time.perf_counter() - started, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True
+    ).stdout.split()
+    return float(output[1]), float(output[0])
+
+
+def bench_score_shipped(import_seconds: float) -> list[Result]:
+    shipped = REPO / "data" / "dataset.xls"
+    out = Path(tempfile.mkdtemp()) / "results.csv"
+    seconds = best_seconds(cli("score", str(shipped), "--models", str(REPO / "models"),
+                               "--out", str(out)), repeats=5)  # fmt: skip
+    ratio = seconds / import_seconds
+    help_seconds = best_seconds(cli("--help"), repeats=5)
+    return [
+        Result(
+            "score, 7,043 shipped rows, explanations on",
+            f"{seconds:.2f} s = {ratio:.2f}x import",
+            "<= 1.5x import (moonshot 1.3x)",
+            ratio <= 1.5,
+        ),
+        Result("aura-sentinel --help", f"{help_seconds:.2f} s", "< 0.4 s", help_seconds < 0.4),
+    ]
+
+
+def bench_score_large(workdir: Path) -> list[Result]:
+    results = []
+    models = str(REPO / "models")
+    peaks = {}
+    for rows in (1_000_000, 4_000_000):
+        data = workdir / f"customers_{rows}.parquet"
+        subprocess.run(cli("demo-data", "--rows", str(rows), "--out", str(data)), check=True,
+                       capture_output=True)  # fmt: skip
+        out = workdir / f"results_{rows}.parquet"
+        command = cli("score", str(data), "--models", models, "--out", str(out), "--no-explain")
+        peak, seconds = peak_rss_and_seconds(command)
+        peaks[rows] = peak
+        results.append(
+            Result(
+                f"score --no-explain, {rows:,} rows, Parquet in and out",
+                f"{rows / seconds:,.0f} rows/s, peak RSS {peak:,.0f} MB",
+                ">= 250,000 rows/s at 1M" if rows == 1_000_000 else "",
+                rows / seconds >= 250_000 if rows == 1_000_000 else True,
+            )
+        )
+    growth = peaks[4_000_000] / peaks[1_000_000]
+    results.append(
+        Result("peak RSS, 4M rows / 1M rows", f"{growth:.2f}x", "<= 1.25x", growth <= 1.25)
+    )
+    csv_data = workdir / "customers_1000000.csv"
+    subprocess.run(cli("demo-data", "--rows", "1000000", "--out", str(csv_data)), check=True,
+                   capture_output=True)  # fmt: skip
+    _, seconds = peak_rss_and_seconds(
+        cli("score", str(csv_data), "--models", models, "--out", str(workdir / "r.csv"),
+            "--no-explain")
+    )  # fmt: skip
+    results.append(
+        Result(
+            "score --no-explain, 1,000,000 rows, CSV in and out",
+            f"{1e6 / seconds:,.0f} rows/s",
+            "",
+            True,
+        )
+    )
+    results.append(bench_explanations(workdir / "customers_1000000.parquet", models))
+    return results
+
+
+def bench_explanations(data: Path, models: str) -> Result:
+    """End-to-end scoring with explanations against a bare pred_contribs call, same run."""
+    out = data.parent / "explained.parquet"
+    _, seconds = peak_rss_and_seconds(
+        cli("score", str(data), "--models", models, "--out", str(out))
+    )
+    bare = subprocess.run(
+        [sys.executable, "-c", BARE_CONTRIBS, str(data), models],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    bare_seconds = float(bare.stdout.split()[0])
+    ratio = seconds / bare_seconds
+    return Result(
+        "score with explanations, 1,000,000 rows, vs bare pred_contribs",
+        f"{seconds:.1f} s vs {bare_seconds:.1f} s = {ratio:.2f}x ({1e6 / seconds:,.0f} rows/s)",
+        "<= 1.2x",
+        ratio <= 1.2,
+    )
+
+
+# The floor for explanations: XGBoost's exact contributions alone, same model, same matrix shape.
+BARE_CONTRIBS = """
+import sys, time
+from pathlib import Path
+import polars as pl, xgboost as xgb
+from aura_sentinel.bundle import load_bundle
+bundle = load_bundle(Path(sys.argv[2]))
+matrix = bundle.spec.matrix(pl.read_parquet(sys.argv[1]), "bench")
+data = xgb.DMatrix(matrix, feature_types=bundle.spec.xgboost_types, enable_categorical=True)
+started = time.perf_counter()
+bundle.booster.predict(data, pred_contribs=True)
+print(time.perf_counter() - started)
+"""
+
+
 def bench_demo_data(workdir: Path) -> list[Result]:
     results = []
     baseline = best_seconds([sys.executable, "-c", "import polars, numpy"], repeats=3)
@@ -103,8 +213,14 @@ def main() -> None:
         results = [
             Result("python -c 'import torch, xgboost, polars'", f"{import_seconds:.2f} s", "", True)
         ]
-        results += bench_train(workdir, import_seconds)
-        results += bench_demo_data(workdir)
+        chosen = set(sys.argv[1:]) or {"score", "train", "demo"}  # e.g. `nox -s bench -- score`
+        if "score" in chosen:
+            results += bench_score_shipped(import_seconds)
+            results += bench_score_large(workdir)
+        if "train" in chosen:
+            results += bench_train(workdir, import_seconds)
+        if "demo" in chosen:
+            results += bench_demo_data(workdir)
     table = Table(title="aura-sentinel benchmarks (best of repeats, fresh processes)")
     for header in ("benchmark", "measured", "goal", "met"):
         table.add_column(header)

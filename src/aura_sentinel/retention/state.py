@@ -99,6 +99,8 @@ def build_state(
 
 def monthly_charges(customers: pl.DataFrame) -> npt.NDArray[np.float64]:
     """Each customer's monthly charge in full precision (the state matrix holds float32)."""
+    if SOURCE_COLUMNS["monthly_charges"] not in customers.columns:
+        return np.full(customers.height, DEFAULT_MONTHLY_CHARGES)
     charge = _number(set(customers.columns), "monthly_charges", DEFAULT_MONTHLY_CHARGES)
     return customers.select(charge.clip(0.0)).to_series().to_numpy().astype(np.float64)
 
