@@ -106,9 +106,13 @@ def q_values(network: QNetwork, state: StateMatrix) -> npt.NDArray[np.float32]:
     rows = state.shape[0]
     padded = np.zeros((rows + (-rows) % _ROW_BLOCK, state.shape[1]), dtype=np.float32)
     padded[:rows] = state
-    blocks = torch.from_numpy(padded).split(_ROW_BLOCK)
     with torch.inference_mode():
-        q = torch.cat([network(block) for block in blocks])
+        q = torch.cat(
+            [
+                network(torch.from_numpy(padded[start : start + _ROW_BLOCK]))
+                for start in range(0, padded.shape[0], _ROW_BLOCK)
+            ]
+        )
     values: npt.NDArray[np.float32] = q.numpy()[:rows]
     return values
 
