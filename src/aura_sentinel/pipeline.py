@@ -2,7 +2,8 @@
 
 Per batch: one Polars select builds the feature matrix; one XGBoost call gives the exact per-row
 contributions, whose sum is the churn margin (so probabilities and explanations agree); the
-state matrix is built column-wise; one torch forward pass gives the Q-values of every customer.
+state matrix is built column-wise; one batched torch evaluation (in cache-sized blocks, see
+`q_values`) gives the Q-values of every customer.
 `score_frame` is the pure core (frame in, frame out); `score_file` streams a file through it.
 """
 
@@ -69,7 +70,6 @@ class Decisions:
 
     probability: FloatArray
     contributions: npt.NDArray[np.float32] | None
-    charge: FloatArray
     gain: FloatArray  # N x actions: expected gain over no action this month, in money
     value: FloatArray  # N x actions: expected discounted profit, in money
     cost: FloatArray  # N x actions
@@ -78,7 +78,7 @@ class Decisions:
 def decide(
     batch: pl.DataFrame, model: ScoringModel, explain: bool, source: str, first_row: int = 0
 ) -> Decisions:
-    """One XGBoost call and one torch forward pass for the whole batch."""
+    """One XGBoost call and one batched torch evaluation for the whole batch."""
     spec = model.bundle.spec
     matrix = spec.matrix(batch, source, first_row)
     if explain:
@@ -97,7 +97,6 @@ def decide(
     return Decisions(
         probability=probability,
         contributions=contributions,
-        charge=charge,
         gain=(q - q[:, :1]) * charge[:, None],
         value=(q + lifetime[:, None]) * charge[:, None],
         cost=cost,
