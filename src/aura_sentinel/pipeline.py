@@ -336,7 +336,7 @@ def _write_results(batches: Iterator[pl.DataFrame], target: Path, output: Path) 
             for results in batches:
                 table = results.to_arrow()
                 if writer is None:
-                    writer = parquet.ParquetWriter(str(target), table.schema)
+                    writer = parquet.ParquetWriter(str(target), table.schema, compression="zstd")
                 writer.write_table(table)
         finally:
             if writer is not None:
