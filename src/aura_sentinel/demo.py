@@ -144,7 +144,7 @@ def _as_float(flags: BoolArray) -> FloatArray:
 
 
 def _customer_ids(rng: np.random.Generator, rows: int) -> pl.Series:
-    """Unique ids like ``7590-VHVEG``: four digits, a dash, five capital letters."""
+    """Unique ids like ``1234-ABCDE``: four digits, a dash, five capital letters."""
     letters = 26**5
     space = 10_000 * letters
     if rows > space:
