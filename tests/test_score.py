@@ -243,3 +243,11 @@ def test_another_schema_scores_with_empty_tenure_and_charges(tmp_path: Path) -> 
     np.testing.assert_allclose(results.get_column("ActionCost").to_numpy(), shares[actions])
     assert results.get_column("CustomerID").to_list() == frame.get_column("account").to_list()
     assert results.columns[-1] == "left"
+
+
+def test_a_header_without_customers_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "empty.csv"
+    data.write_text("customerID,tenure,Churn\n")
+    with pytest.raises(DataError, match="no customers"):
+        score_file(data, MODELS, tmp_path / "r.csv", ScoreSettings())
+    assert not (tmp_path / "r.csv").exists()

@@ -69,15 +69,9 @@ def read_customers(path: Path) -> pl.DataFrame:
     except DataError:
         raise
     except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
-        raise DataError(
-            str(path),
-            f"cannot be read as {file_format.upper()}: {_first_line(exc)}",
-            "check that the file is complete and not damaged, or export it again",
-        ) from exc
+        raise _damaged(path, file_format, exc) from exc
     if frame.height == 0:
-        raise DataError(
-            str(path), "has a header row but no customers", "give a file with data rows"
-        )
+        raise _no_rows(path)
     return _tidy(frame, path)
 
 
@@ -101,19 +95,25 @@ def read_customer_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]
         first = True
         for batch in batches:
             if first and batch.height == 0:
-                raise DataError(
-                    str(path), "has a header row but no customers", "give a file with data rows"
-                )
+                raise _no_rows(path)
             first = False
             yield _tidy(batch, path)
     except DataError:
         raise
     except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
-        raise DataError(
-            str(path),
-            f"cannot be read as {file_format.upper()}: {_first_line(exc)}",
-            "check that the file is complete and not damaged, or export it again",
-        ) from exc
+        raise _damaged(path, file_format, exc) from exc
+
+
+def _damaged(path: Path, file_format: Format, exc: Exception) -> DataError:
+    return DataError(
+        str(path),
+        f"cannot be read as {file_format.upper()}: {_first_line(exc)}",
+        "check that the file is complete and not damaged, or export it again",
+    )
+
+
+def _no_rows(path: Path) -> DataError:
+    return DataError(str(path), "has a header row but no customers", "give a file with data rows")
 
 
 def _check_readable_file(path: Path) -> None:
