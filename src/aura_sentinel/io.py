@@ -91,13 +91,13 @@ def read_customer_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]
             lazy = pl.scan_parquet(path)
         else:
             lazy = read_customers(path).lazy()
-        batches = lazy.collect_batches(chunk_size=batch_rows)
-        first = True
-        for batch in batches:
-            if first and batch.height == 0:
-                raise _no_rows(path)
-            first = False
-            yield _tidy(batch, path)
+        rows = 0
+        for batch in lazy.collect_batches(chunk_size=batch_rows):
+            if batch.height:
+                rows += batch.height
+                yield _tidy(batch, path)
+        if rows == 0:
+            raise _no_rows(path)
     except DataError:
         raise
     except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
