@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aura_sentinel.demo import generate_customers
 from aura_sentinel.errors import DataError, UsageError
@@ -251,3 +253,35 @@ def test_a_header_without_customers_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no customers"):
         score_file(data, MODELS, tmp_path / "r.csv", ScoreSettings())
     assert not (tmp_path / "r.csv").exists()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.integers(min_value=1, max_value=300),
+    seed=st.integers(min_value=0, max_value=10_000),
+    charge_scale=st.floats(min_value=0.0, max_value=50.0),
+    budget_share=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_any_generated_table_gets_valid_probabilities_actions_costs_and_budget(
+    model: ScoringModel, rows: int, seed: int, charge_scale: float, budget_share: float
+) -> None:
+    from aura_sentinel.budget import allocate
+    from aura_sentinel.pipeline import score_frame
+
+    table = generate_customers(rows, seed=seed).with_columns(
+        pl.col("MonthlyCharges") * charge_scale
+    )
+    results, decisions = score_frame(table, model, ScoreSettings(), "generated")
+    probability = results.get_column("ChurnProbability").to_numpy()
+    assert ((probability >= 0) & (probability <= 1)).all()
+    actions = results.get_column("ActionID").to_numpy()
+    assert set(actions) <= set(range(6))
+    charge = table.get_column("MonthlyCharges").to_numpy()
+    expected = np.asarray(ActionCatalog().cost_shares)[actions] * charge
+    np.testing.assert_allclose(results.get_column("ActionCost").to_numpy(), expected)
+    assert (results.get_column("ActionCost").to_numpy() >= 0).all()
+    budget = budget_share * float(decisions.cost.max(axis=1).sum())
+    plan = allocate(decisions.gain, decisions.cost, budget)
+    assert decisions.cost[np.arange(rows), plan].sum() <= budget + 1e-9
