@@ -99,7 +99,6 @@ def train(
         spec, model, probability, details, churn = _train_churn(
             table, source, options, lambda done, message: report(churn_share * done, message)
         )
-        details["training_data"] = _fingerprint(data, table)
     else:
         existing = load_bundle(models)
         roles, spec = existing.roles, existing.spec
@@ -110,6 +109,9 @@ def train(
         )
         details = {key: existing.manifest[key] for key in _CHURN_RECORD if key in existing.manifest}
         churn = None
+    fingerprint = _fingerprint(data, table)
+    if options.churn:
+        details["training_data"] = fingerprint
 
     artifacts = {CHURN_MODEL: model}
     evaluation = None
@@ -126,7 +128,7 @@ def train(
         artifacts[POLICY_WEIGHTS] = trained.weights()
         details["policy"] = {
             **policy_details(trained, settings),
-            "training_data": _fingerprint(data, table),
+            "training_data": fingerprint,
             "seed": options.seed,
         }
         evaluation, training_customers = trained.evaluation, trained.training_customers
