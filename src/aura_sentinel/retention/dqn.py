@@ -118,7 +118,7 @@ def q_values(network: QNetwork, state: StateMatrix) -> npt.NDArray[np.float32]:
 
 
 def greedy_actions(network: QNetwork, state: StateMatrix) -> npt.NDArray[np.int64]:
-    """The network's best action for every customer, in one batched forward pass."""
+    """The network's best action for every customer (see `q_values`)."""
     best: npt.NDArray[np.int64] = q_values(network, state).argmax(axis=1).astype(np.int64)
     return best
 
