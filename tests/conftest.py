@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,12 +36,16 @@ def customers_csv(tmp_path: Path, customers: pl.DataFrame) -> Path:
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m aura_sentinel ARGS` and capture its output."""
+def run_cli(
+    *args: str, cwd: Path | None = None, columns: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m aura_sentinel ARGS` and capture its output (`columns` sets the width)."""
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "aura_sentinel", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
+        env=env,
         check=False,
     )

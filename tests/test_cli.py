@@ -138,6 +138,25 @@ def test_train_defaults_use_the_shipped_data_and_write_models_here(tmp_path: Pat
     assert (tmp_path / "models" / "bundle.json").is_file()
 
 
+def test_long_paths_print_whole_on_a_narrow_terminal(tmp_path: Path, customers_csv: Path) -> None:
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 3)
+    folder.mkdir()
+    data = shutil.copy(customers_csv, folder / "customers [march].csv")
+    models = folder / "models"
+    result = run_cli(
+        "train",
+        str(data),
+        "--models",
+        str(models),
+        "--folds",
+        "2",
+        "--skip-policy",
+        columns=40,
+    )
+    assert result.returncode == 0, result.stderr
+    assert str(data) in result.stdout and str(models) in result.stdout
+
+
 def test_demo_data_writes_the_requested_rows(tmp_path: Path) -> None:
     out = tmp_path / "demo.parquet"
     result = run_cli("demo-data", "--rows", "250", "--seed", "3", "--out", str(out))

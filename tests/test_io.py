@@ -8,7 +8,14 @@ import polars as pl
 import pytest
 
 from aura_sentinel.errors import DataError
-from aura_sentinel.io import atomic_folder, atomic_write, read_customers, sniff_format, write_table
+from aura_sentinel.io import (
+    atomic_folder,
+    atomic_write,
+    read_customer_batches,
+    read_customers,
+    sniff_format,
+    write_table,
+)
 
 
 def test_csv_text_under_an_xls_name_is_read_as_csv(tmp_path: Path, customers: pl.DataFrame) -> None:
@@ -44,6 +51,16 @@ def test_parquet_is_read_even_under_a_csv_name(tmp_path: Path, customers: pl.Dat
     customers.write_parquet(path)
     assert sniff_format(path) == "parquet"
     assert read_customers(path).height == customers.height
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_names_with_glob_characters_are_read_literally(
+    tmp_path: Path, customers: pl.DataFrame, file_format: str
+) -> None:
+    path = tmp_path / f"customers [march]*?.{file_format}"
+    write_table(customers, path)
+    assert read_customers(path).height == customers.height
+    assert sum(batch.height for batch in read_customer_batches(path, 100)) == customers.height
 
 
 def test_blank_cells_become_missing_values(tmp_path: Path) -> None:

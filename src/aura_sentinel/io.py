@@ -85,10 +85,14 @@ def read_customer_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]
     try:
         if file_format == "csv":
             lazy = pl.scan_csv(
-                path, infer_schema=False, separator=_csv_separator(path), encoding="utf8"
+                path,
+                infer_schema=False,
+                separator=_csv_separator(path),
+                encoding="utf8",
+                glob=False,
             )
         elif file_format == "parquet":
-            lazy = pl.scan_parquet(path)
+            lazy = pl.scan_parquet(path, glob=False)
         else:
             lazy = read_customers(path).lazy()
         rows = 0
@@ -145,11 +149,13 @@ def _csv_separator(path: Path) -> str:
 
 def _read_csv(path: Path) -> pl.DataFrame:
     # Everything is read as text; the schema step turns number columns into numbers.
-    return pl.read_csv(path, infer_schema=False, separator=_csv_separator(path), encoding="utf8")
+    return pl.read_csv(
+        path, infer_schema=False, separator=_csv_separator(path), encoding="utf8", glob=False
+    )
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:
-    return pl.read_parquet(path)
+    return pl.read_parquet(path, glob=False)
 
 
 def _read_xlsx(path: Path) -> pl.DataFrame:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -55,15 +56,27 @@ POLICY_LABELS = {
 }
 
 
+def _shown(path: Path | str) -> str:
+    """A path as Rich markup that prints literally."""
+    return escape(str(path))
+
+
 def train_summary(console: Console, summary: TrainSummary) -> None:
-    console.print(f"Data: [bold]{summary.data}[/]   Models: [bold]{summary.models}[/]")
+    # soft_wrap keeps long paths whole, so they can be copied from the terminal or a log.
+    console.print(
+        f"Data: [bold]{_shown(summary.data)}[/]   Models: [bold]{_shown(summary.models)}[/]",
+        soft_wrap=True,
+    )
     for note in summary.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     if summary.churn is not None:
         _churn_summary(console, summary.churn)
     if summary.policy is not None:
         _policy_summary(console, summary.policy, summary.policy_training_customers)
-    console.print(f"Model bundle written to [bold]{summary.models}[/] in {summary.seconds:.1f} s.")
+    console.print(
+        f"Model bundle written to [bold]{_shown(summary.models)}[/] in {summary.seconds:.1f} s.",
+        soft_wrap=True,
+    )
 
 
 def _churn_summary(console: Console, churn: ChurnSummary) -> None:
@@ -72,12 +85,12 @@ def _churn_summary(console: Console, churn: ChurnSummary) -> None:
         f"{len(churn.features_used)} features."
     )
     for name, reason in churn.features_dropped:
-        console.print(f"[yellow]note:[/] column '{name}' not used: {reason}")
+        console.print(f"[yellow]note:[/] column '{escape(name)}' not used: {reason}")
     for name, auc in churn.leaks:
         console.print(
-            f"[bold red]warning:[/] column '{name}' alone separates the outcome "
+            f"[bold red]warning:[/] column '{escape(name)}' alone separates the outcome "
             f"(ROC AUC {auc:.3f}): it may be known only after churn; if so, "
-            f"retrain with --exclude '{name}'"
+            f"retrain with --exclude '{escape(name)}'"
         )
 
     candidates = Table(title="Tree depths tried (cross-validated)")
@@ -145,14 +158,15 @@ def row_counter(console: Console, data: Path, title: str) -> Iterator[Callable[[
 def score_summary(console: Console, summary: ScoreSummary) -> None:
     customers = max(summary.customers, 1)
     console.print(
-        f"Scored [bold]{summary.customers:,}[/] customers from [bold]{summary.data}[/] with "
-        f"[bold]{summary.models}[/] in {summary.seconds:.1f} s; mean churn risk "
-        f"{summary.probability_sum / customers:.1%}."
+        f"Scored [bold]{summary.customers:,}[/] customers from [bold]{_shown(summary.data)}[/]"
+        f" with [bold]{_shown(summary.models)}[/] in {summary.seconds:.1f} s; mean churn risk "
+        f"{summary.probability_sum / customers:.1%}.",
+        soft_wrap=True,
     )
     for name, count in summary.unseen_levels.items():
         console.print(
-            f"[yellow]note:[/] {count:,} customers have a '{name}' value not seen in training "
-            "(scored as missing)"
+            f"[yellow]note:[/] {count:,} customers have a '{escape(name)}' value not seen in "
+            "training (scored as missing)"
         )
 
     risk = Table(title="Risk distribution")
@@ -200,8 +214,7 @@ def score_summary(console: Console, summary: ScoreSummary) -> None:
         drivers.add_column("weight", justify="right")
         order = summary.driver_weight.argsort()[::-1][:5]
         for index in order:
-            drivers.add_row(
-                summary.feature_names[index], f"{summary.driver_weight[index] / customers:.3f}"
-            )
+            weight = summary.driver_weight[index] / customers
+            drivers.add_row(escape(summary.feature_names[index]), f"{weight:.3f}")
         console.print(drivers)
-    console.print(f"Results written to [bold]{summary.output}[/]")
+    console.print(f"Results written to [bold]{_shown(summary.output)}[/]", soft_wrap=True)
