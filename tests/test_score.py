@@ -56,7 +56,9 @@ def test_output_has_the_old_columns_first_then_the_new_ones(
     tmp_path: Path, table: pl.DataFrame
 ) -> None:
     results = _score(tmp_path, table)
-    assert results.columns == [*OLD_COLUMNS, "ExpectedValue", "ExpectedGain", "TopDrivers", "Churn"]
+    assert results.columns == [
+        *OLD_COLUMNS, "ExpectedValue", "ExpectedGain", "Contract", "TopDrivers", "Churn"
+    ]  # fmt: skip
 
 
 def test_one_row_per_customer_in_input_order(tmp_path: Path, table: pl.DataFrame) -> None:
@@ -65,6 +67,7 @@ def test_one_row_per_customer_in_input_order(tmp_path: Path, table: pl.DataFrame
     assert (
         results.get_column("Tenure").to_list() == table.get_column("tenure").cast(float).to_list()
     )
+    assert results.get_column("Contract").to_list() == table.get_column("Contract").to_list()
 
 
 def test_risk_bands_follow_the_thresholds(tmp_path: Path, table: pl.DataFrame) -> None:
@@ -240,6 +243,7 @@ def test_another_schema_scores_with_empty_tenure_and_charges(tmp_path: Path) -> 
     results = pl.read_parquet(out)
     assert results.get_column("Tenure").null_count() == 600
     assert results.get_column("MonthlyCharges").null_count() == 600
+    assert results.get_column("Contract").null_count() == 600
     shares = np.asarray(ActionCatalog().cost_shares)
     actions = results.get_column("ActionID").to_numpy()
     np.testing.assert_allclose(results.get_column("ActionCost").to_numpy(), shares[actions])

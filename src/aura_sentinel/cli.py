@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from aura_sentinel.errors import AuraError
 
@@ -167,6 +168,43 @@ def score(
     with render.row_counter(console, data_path, "Scoring") as progress:
         summary = score_file(data_path, models_path, out, settings, budget, batch_rows, progress)
     render.score_summary(console, summary)
+
+
+@app.command()
+def report(
+    results: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Results file from `score` (CSV or Parquet). Default: "
+            "./retention_strategy_results.csv or .parquet.",
+            show_default=False,
+        ),
+    ] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models",
+            help="Model bundle folder. Default: the one the results were scored with (named in "
+            "their run record), else ./models, else the shipped one.",
+            show_default=False,
+        ),
+    ] = None,
+    html: Annotated[
+        Path, typer.Option("--html", help="HTML report to write (self-contained, works offline).")
+    ] = Path("retention_report.html"),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")] = False,
+) -> None:
+    """Report on scored customers: model quality, risk, drivers, plan, cost and policy value."""
+    from aura_sentinel.report import default_results, make_report, scoring_models
+    from aura_sentinel.report.terminal import print_report
+    from aura_sentinel.shipped import default_models
+
+    console = Console(quiet=quiet)
+    results_path = results if results is not None else default_results()
+    models_path = models or scoring_models(results_path) or default_models()
+    report_content, sections = make_report(results_path, models_path, html)
+    print_report(console, report_content, sections)
+    console.print(f"HTML report written to [bold]{escape(str(html))}[/]", soft_wrap=True)
 
 
 @app.command("demo-data")

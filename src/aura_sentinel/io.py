@@ -69,7 +69,7 @@ def read_customers(path: Path) -> pl.DataFrame:
     except DataError:
         raise
     except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
-        raise _damaged(path, file_format, exc) from exc
+        raise damaged_file(path, file_format, exc) from exc
     if frame.height == 0:
         raise _no_rows(path)
     return _tidy(frame, path)
@@ -105,10 +105,10 @@ def read_customer_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]
     except DataError:
         raise
     except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
-        raise _damaged(path, file_format, exc) from exc
+        raise damaged_file(path, file_format, exc) from exc
 
 
-def _damaged(path: Path, file_format: Format, exc: Exception) -> DataError:
+def damaged_file(path: Path, file_format: Format, exc: Exception) -> DataError:
     return DataError(
         str(path),
         f"cannot be read as {file_format.upper()}: {_first_line(exc)}",

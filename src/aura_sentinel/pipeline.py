@@ -20,9 +20,10 @@ import polars as pl
 import xgboost as xgb
 
 from aura_sentinel.budget import allocate
-from aura_sentinel.bundle import Bundle, load_bundle
+from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle
 from aura_sentinel.errors import UsageError
-from aura_sentinel.io import atomic_write, read_customer_batches
+from aura_sentinel.io import atomic_write, read_customer_batches, sha256_file
+from aura_sentinel.record import RunRecord, record_path, write_record
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.dqn import QNetwork, q_values
 from aura_sentinel.retention.policy import load_policy, simulator_for
@@ -138,6 +139,7 @@ def score_frame(
             pl.Series("ActionCost", decisions.cost[rows, chosen]),
             pl.Series("ExpectedValue", decisions.value[rows, chosen]),
             pl.Series("ExpectedGain", decisions.gain[rows, chosen]),
+            _role_text(batch, SOURCE_COLUMNS["contract"], "Contract"),
             _top_drivers(batch, model, decisions.contributions),
         ]
     )
@@ -152,6 +154,13 @@ def _role_column(batch: pl.DataFrame, source_name: str, name: str) -> pl.Series:
         return pl.Series(name, [None] * batch.height, dtype=pl.Float64)
     column: pl.Series = batch.get_column(source_name).cast(pl.Float64, strict=False)
     return column.alias(name)
+
+
+def _role_text(batch: pl.DataFrame, source_name: str, name: str) -> pl.Series:
+    """A text column from the input, or an empty one when the table has no such column."""
+    if source_name not in batch.columns:
+        return pl.Series(name, [None] * batch.height, dtype=pl.String)
+    return as_text(batch.get_column(source_name)).alias(name)
 
 
 def _top_drivers(
@@ -289,9 +298,34 @@ def score_file(
                 progress(first_row)
             yield results
 
+    record_path(output).unlink(missing_ok=True)  # never leave a record of an older run
     atomic_write(output, lambda target: _write_results(scored_batches(), target, output))
+    write_record(output, _run_record(summary, model, output))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _run_record(summary: ScoreSummary, model: ScoringModel, output: Path) -> RunRecord:
+    customers = max(summary.customers, 1)
+    weights = {}
+    if summary.driver_weight is not None:
+        mean_weight = summary.driver_weight / customers
+        weights = dict(zip(summary.feature_names, mean_weight.tolist(), strict=True))
+    return RunRecord(
+        results_bytes=output.stat().st_size,
+        customers=summary.customers,
+        data=str(summary.data.resolve()),
+        models=str(summary.models.resolve()),
+        bundle_sha256=sha256_file(model.bundle.path / MANIFEST),
+        high=summary.settings.high,
+        medium=summary.settings.medium,
+        explain=summary.settings.explain,
+        budget=summary.budget,
+        unconstrained_cost=summary.unconstrained_cost,
+        unconstrained_gain=summary.unconstrained_gain,
+        driver_weight=weights,
+        unseen_levels=dict(summary.unseen_levels),
+    )
 
 
 def _check_paths(

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from aura_sentinel.churn import Progress as ProgressCallback
 from aura_sentinel.pipeline import ScoreSummary
-from aura_sentinel.retention.evaluation import PolicyEvaluation
+from aura_sentinel.retention.evaluation import POLICY_LABELS, PolicyEvaluation
 from aura_sentinel.training import ChurnSummary, TrainSummary
 
 METRIC_READINGS = {
@@ -44,16 +44,6 @@ def progress_bar(console: Console, title: str) -> Iterator[ProgressCallback]:
             progress.update(task, completed=fraction, message=message)
 
         yield update
-
-
-POLICY_LABELS = {
-    "optimal": "optimum (exact, the examiner)",
-    "dqn": "DQN (the trained policy)",
-    "no_action": "no action",
-    "always_email": "always email",
-    "risk_rule": "risk rule (>0.7 call, >0.4 10% off, else email)",
-    "myopic": "myopic (best one-month gain)",
-}
 
 
 def _shown(path: Path | str) -> str:

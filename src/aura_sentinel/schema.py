@@ -100,7 +100,7 @@ def prepare_training_table(frame: pl.DataFrame, roles: ColumnRoles, source: str)
     if roles.id is not None:
         _check_unique_ids(ids, problems)
 
-    outcome, unknown = _parse_outcome(frame.get_column(roles.target), problems)
+    outcome, unknown = parse_outcome(frame.get_column(roles.target), problems)
     if unknown.any() and not unknown.all():
         notes.append(f"{int(unknown.sum()):,} rows without a known {roles.target} were left out")
         known = pl.Series(~unknown)
@@ -166,7 +166,7 @@ def _text_or_number(column: pl.Series, problems: list[str]) -> pl.Series:
     return column
 
 
-def _parse_outcome(
+def parse_outcome(
     column: pl.Series, problems: list[str]
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
     """Outcomes as 0/1 (Yes/No, 1/0, True/False, "True."...) and a mask of unknown rows."""

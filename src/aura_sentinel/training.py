@@ -23,6 +23,7 @@ from aura_sentinel.bundle import (
     save_bundle,
 )
 from aura_sentinel.churn import Candidate, Progress, predict_probability, train_churn_model
+from aura_sentinel.curves import performance_curves
 from aura_sentinel.errors import UsageError
 from aura_sentinel.features import FeatureSpec, fit_feature_spec
 from aura_sentinel.io import read_customers, sha256_file
@@ -183,7 +184,12 @@ def _train_churn(
                 for candidate in result.candidates
             ],
         },
-        "metrics": {"cv": result.metrics, "folds": options.folds, "seed": options.seed},
+        "metrics": {
+            "cv": result.metrics,
+            "cv_curves": performance_curves(table.outcome, result.out_of_fold).to_json(),
+            "folds": options.folds,
+            "seed": options.seed,
+        },
         "leakage_warnings": [{"column": name, "roc_auc": auc} for name, auc in leaks],
     }
     summary = ChurnSummary(

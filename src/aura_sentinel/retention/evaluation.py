@@ -21,6 +21,14 @@ IntArray = npt.NDArray[np.int64]
 # The rule a CRM team would write: call the likeliest leavers, discount the middle, email the rest.
 RISK_RULE_HIGH = 0.7
 RISK_RULE_MEDIUM = 0.4
+POLICY_LABELS = {
+    "optimal": "optimum (exact dynamic programming)",
+    "dqn": "DQN (the trained policy)",
+    "no_action": "no action",
+    "always_email": "always email",
+    "risk_rule": "risk rule (>0.7 call, >0.4 10% off, else email)",
+    "myopic": "myopic (best one-month gain)",
+}
 
 
 def baseline_policies(simulator: Simulator) -> dict[str, Policy]:

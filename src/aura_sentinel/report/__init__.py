@@ -1,0 +1,59 @@
+"""The report: numbers from results and bundle, rendered for the terminal and as HTML.
+
+`content` aggregates, `sections` words the findings, `charts` draws, `page` and `terminal` render.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aura_sentinel.errors import UsageError
+from aura_sentinel.io import atomic_write
+from aura_sentinel.record import read_record
+from aura_sentinel.report.content import Report, build_report
+from aura_sentinel.report.sections import Section, report_sections
+
+DEFAULT_RESULTS = ("retention_strategy_results.csv", "retention_strategy_results.parquet")
+_HTML_SUFFIXES = (".html", ".htm")
+
+
+def default_results() -> Path:
+    """The results `score` writes by default, whichever is here (the newer if both are)."""
+    present = [Path(name) for name in DEFAULT_RESULTS if Path(name).is_file()]
+    if not present:
+        raise UsageError(
+            "RESULTS",
+            f"no results file given and no {DEFAULT_RESULTS[0]} here",
+            "run `aura-sentinel score` first, or give the results file",
+        )
+    return max(present, key=lambda path: path.stat().st_mtime)
+
+
+def scoring_models(results: Path) -> Path | None:
+    """The bundle folder the results were scored with, when their run record names one here."""
+    record, _ = read_record(results) if results.is_file() else (None, None)
+    if record is None or not (Path(record.models) / "bundle.json").is_file():
+        return None
+    return Path(record.models)
+
+
+def make_report(results: Path, models: Path, html: Path) -> tuple[Report, list[Section]]:
+    """Aggregate, draw and write the HTML report atomically; return what the terminal shows."""
+    from aura_sentinel.report.charts import report_charts
+    from aura_sentinel.report.page import report_html
+
+    if html.suffix.lower() not in _HTML_SUFFIXES:
+        raise UsageError(str(html), "is not an .html file", "name the report .html")
+    if not results.exists():
+        raise UsageError(str(results), "no such file", "check the path, or run `score` first")
+    if results.is_dir():
+        raise UsageError(str(results), "is a folder", "give the results file `score` wrote")
+    report = build_report(results, models)
+    sections = report_sections(report)
+    text = report_html(report, sections, report_charts(report))
+
+    def write(target: Path) -> None:
+        target.write_text(text, encoding="utf-8")
+
+    atomic_write(html, write)
+    return report, sections
