@@ -281,3 +281,16 @@ def test_without_a_run_record_the_report_still_works(scored: Path, tmp_path: Pat
     report, _ = make_report(copy, MODELS, tmp_path / "r.html")
     assert report.customers > 0 and report.budget is None
     assert any("no run record" in note for note in report.notes)
+
+
+def test_without_contract_the_segments_are_tenure_groups(scored: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "results.csv"
+    results = pl.read_csv(scored)
+    results.drop("Contract").write_csv(copy)
+    report, _ = make_report(copy, MODELS, tmp_path / "r.html")
+    assert report.risk.segment_name == "Tenure"
+    sizes = {name: sum(counts.values()) for name, counts, _ in report.risk.segments}
+    tenure = results.get_column("Tenure")
+    assert sizes["0-12 months"] == (tenure <= 12).sum()
+    assert sizes["over 48 months"] == (tenure > 48).sum()
+    assert sum(sizes.values()) == results.height

@@ -149,7 +149,23 @@ def bench_score_large(workdir: Path) -> list[Result]:
         )
     )
     results.append(bench_explanations(workdir / "customers_1000000.parquet", models))
+    results.append(bench_report(workdir / "explained.parquet", models))
     return results
+
+
+def bench_report(scored: Path, models: str) -> Result:
+    """`report` on the results of a million customers (with drivers): time and memory."""
+    html = scored.parent / "report.html"
+    peak, seconds = peak_rss_and_seconds(
+        cli("report", str(scored), "--models", models, "--html", str(html), "--quiet")
+    )
+    size = html.stat().st_size / 1024
+    return Result(
+        "report on 1,000,000 scored customers (Parquet)",
+        f"{seconds:.1f} s, peak RSS {peak:,.0f} MB, HTML {size:,.0f} KB",
+        "",
+        True,
+    )
 
 
 def bench_explanations(data: Path, models: str) -> Result:
