@@ -24,6 +24,7 @@ from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle
 from aura_sentinel.errors import UsageError
 from aura_sentinel.io import atomic_write, read_customer_batches, sha256_file
 from aura_sentinel.record import RunRecord, record_path, write_record
+from aura_sentinel.results import RISK_LEVELS, neutralise_formulas
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.dqn import QNetwork, q_values
 from aura_sentinel.retention.policy import load_policy, simulator_for
@@ -33,10 +34,8 @@ from aura_sentinel.schema import as_text, customer_ids
 
 FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[int], None]
-RISK_LEVELS = ("HIGH", "MEDIUM", "LOW")
 DRIVERS = 3
 DEFAULT_BATCH_ROWS = 200_000
-_FORMULA_STARTS = ("=", "+", "-", "@")
 
 
 @dataclass(frozen=True)
@@ -193,18 +192,6 @@ def _top_drivers(
         pl.DataFrame(ranked)
         .select(pl.concat_str(pl.all(), separator="; ", ignore_nulls=True).alias("TopDrivers"))
         .to_series()
-    )
-
-
-def neutralise_formulas(results: pl.DataFrame) -> pl.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe."""
-    text_columns = [name for name, dtype in results.schema.items() if dtype == pl.String]
-    return results.with_columns(
-        pl.when(pl.any_horizontal(pl.col(name).str.starts_with(mark) for mark in _FORMULA_STARTS))
-        .then(pl.lit("'") + pl.col(name))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in text_columns
     )
 
 

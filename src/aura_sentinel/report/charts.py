@@ -18,8 +18,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from aura_sentinel.curves import Curves
-from aura_sentinel.pipeline import RISK_LEVELS
 from aura_sentinel.report.content import HISTOGRAM_BINS, Report
+from aura_sentinel.results import RISK_LEVELS
 
 LEVEL_COLOURS = {"HIGH": "#d55e00", "MEDIUM": "#e69f00", "LOW": "#009e73"}  # Okabe-Ito
 CV_COLOUR = "#0072b2"

@@ -18,8 +18,8 @@ from aura_sentinel.curves import Curves, performance_curves
 from aura_sentinel.errors import BundleError, DataError, UsageError
 from aura_sentinel.io import damaged_file, sha256_file, sniff_format
 from aura_sentinel.metrics import roc_auc
-from aura_sentinel.pipeline import RISK_LEVELS
 from aura_sentinel.record import RunRecord, read_record
+from aura_sentinel.results import RISK_LEVELS, restore_formulas
 from aura_sentinel.schema import parse_outcome
 
 HISTOGRAM_BINS = 20
@@ -28,7 +28,7 @@ MAX_SEGMENTS = 8
 TOP_DRIVERS = 10
 _NUMBERS = ("ChurnProbability", "ActionCost", "ExpectedGain")
 _TEXTS = ("RiskLevel", "RecommendedAction")
-_OPTIONAL_TEXTS = ("Contract", "TopDrivers")
+_OPTIONAL_TEXTS = ("Contract",)
 _TENURE_GROUPS = ((12, "0-12 months"), (24, "13-24 months"), (48, "25-48 months"))
 
 
@@ -131,11 +131,11 @@ def build_report(results: Path, models: Path) -> Report:
     notes = [record_note] if record_note else []
     if record is not None:
         _check_same_bundle(results, models, record)
-    frame = _read_results(results, manifest)
+    frame, high_drivers = _read_results(results, manifest)
     customers = frame.height
     probability = frame.get_column("ChurnProbability")
     risk = _risk_view(frame, record)
-    high = frame.filter(pl.col("RiskLevel") == "HIGH")
+    high_customers = int((frame.get_column("RiskLevel") == "HIGH").sum())
     outcomes = _outcomes(frame, manifest, record, notes)
     try:
         card = _model_card(bundle)
@@ -152,8 +152,8 @@ def build_report(results: Path, models: Path) -> Report:
         card=card,
         risk=risk,
         global_drivers=_global_drivers(record, notes),
-        high_risk_drivers=_common_drivers(high),
-        high_risk_customers=high.height,
+        high_risk_drivers=_common_drivers(high_drivers),
+        high_risk_customers=high_customers,
         plan=_plan(frame, manifest),
         budget=None if record is None else record.budget,
         unconstrained=(
@@ -176,7 +176,11 @@ def _check_same_bundle(results: Path, models: Path, record: RunRecord) -> None:
         )
 
 
-def _read_results(results: Path, manifest: dict[str, Any]) -> pl.DataFrame:
+def _read_results(results: Path, manifest: dict[str, Any]) -> tuple[pl.DataFrame, pl.Series | None]:
+    """The columns the report needs, checked, and the top drivers of the HIGH-risk customers.
+
+    Top drivers are long text: only those of HIGH-risk customers are read into memory.
+    """
     file_format = sniff_format(results)
     if file_format not in ("csv", "parquet"):
         raise DataError(
@@ -203,12 +207,16 @@ def _read_results(results: Path, manifest: dict[str, Any]) -> pl.DataFrame:
     optional = [name for name in (*_OPTIONAL_TEXTS, "Tenure", target) if name in present]
     try:
         frame = lazy.select(*_NUMBERS, *_TEXTS, *optional).collect()
+        high_drivers = None
+        if "TopDrivers" in present:
+            high = lazy.filter(pl.col("RiskLevel") == "HIGH").select("TopDrivers").collect()
+            high_drivers = high.select(restore_formulas(pl.col("TopDrivers").cast(pl.String)))
     except (pl.exceptions.PolarsError, OSError) as error:
         raise damaged_file(results, file_format, error) from error
     if frame.height == 0:
         raise DataError(str(results), "has no customers", "score a file with customers in it")
     frame = frame.with_columns(
-        pl.col(name).cast(pl.String).str.replace(r"^'([=+\-@])", "$1")  # undo the CSV guard
+        restore_formulas(pl.col(name).cast(pl.String))
         for name in frame.columns
         if name not in _NUMBERS and name != "Tenure"
     )
@@ -225,7 +233,7 @@ def _read_results(results: Path, manifest: dict[str, Any]) -> pl.DataFrame:
             f"column RiskLevel holds '{unknown[0]}', not HIGH, MEDIUM or LOW",
             "score the customers again",
         )
-    return frame
+    return frame, None if high_drivers is None else high_drivers.to_series()
 
 
 def _number(column: pl.Series, results: Path) -> pl.Series:
@@ -336,12 +344,13 @@ def _global_drivers(record: RunRecord | None, notes: list[str]) -> list[tuple[st
     return ranked[:TOP_DRIVERS]
 
 
-def _common_drivers(high: pl.DataFrame) -> list[tuple[str, int]]:
+def _common_drivers(high_drivers: pl.Series | None) -> list[tuple[str, int]]:
     """The drivers (feature=value) named most often among HIGH-risk customers."""
-    if "TopDrivers" not in high.columns:
+    if high_drivers is None:
         return []
     drivers = (
-        high.select(pl.col("TopDrivers").str.split("; ").alias("driver"))
+        high_drivers.to_frame()
+        .select(pl.col("TopDrivers").str.split("; ").alias("driver"))
         .explode("driver")
         .drop_nulls()
         .filter(pl.col("driver") != "")

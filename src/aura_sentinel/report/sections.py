@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aura_sentinel.curves import Curves
-from aura_sentinel.pipeline import RISK_LEVELS
 from aura_sentinel.report.content import TOP_SHARES, Report
+from aura_sentinel.results import RISK_LEVELS
 from aura_sentinel.retention.evaluation import POLICY_LABELS
 
 
