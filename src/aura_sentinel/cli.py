@@ -238,7 +238,8 @@ def demo_data(
 
 
 def main() -> None:
-    """Entry point: user errors print one line and exit 2; anything else is a bug and exits 1."""
+    """Entry point: user and system errors print one line and exit 2, Ctrl-C exits 130;
+    anything else is a bug and exits 1. Every write is atomic, so none leaves a partial file."""
     debug = "--debug" in sys.argv[1:]
     try:
         app()
@@ -246,6 +247,16 @@ def main() -> None:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted: no partial file was left; run the command again", file=sys.stderr)
+        sys.exit(130)
+    except OSError as error:  # a full disk, a folder we may not write to, a vanished file
+        if debug:
+            raise
+        print(f"error: {_os_error_text(error)}", file=sys.stderr)
         sys.exit(2)
     except Exception as error:
         if debug:
@@ -256,3 +267,12 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+def _os_error_text(error: OSError) -> str:
+    what = error.strerror or str(error).strip().splitlines()[0]
+    where = f"{error.filename}: " if error.filename else ""
+    return (
+        f"{where}{what} — check the path, its permissions and the free disk space, then run "
+        "again (no partial file was left)"
+    )

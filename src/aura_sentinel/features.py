@@ -7,6 +7,7 @@ never seen in training is coded as missing, so new data is scored, never refused
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,20 +94,21 @@ class FeatureSpec:
         )
 
     def _check_numbers(self, frame: pl.DataFrame, source: str, first_row: int) -> None:
-        """Refuse text that is not a number in a number column, naming the first bad row."""
-        text_number_columns = [
-            column.name
-            for column in self.columns
-            if column.kind == "number" and frame.schema[column.name] == pl.String
-        ]
-        for name in text_number_columns:
-            text = frame.get_column(name)
-            bad = text.is_not_null() & text.cast(pl.Float64, strict=False).is_null()
+        """Refuse text that is not a number, or an infinite number, in a number column.
+
+        NaN is accepted as a missing value, as XGBoost reads it; the first bad row is named.
+        """
+        for column in self.columns:
+            if column.kind != "number":
+                continue
+            values = frame.get_column(column.name)
+            numbers = values.cast(pl.Float64, strict=False)
+            bad = (values.is_not_null() & numbers.is_null()) | numbers.is_infinite()
             if bad.any():
                 row = int(bad.arg_max() or 0)
                 raise DataError(
                     source,
-                    f"column '{name}': text '{text[row]}' in a number column "
+                    f"column '{column.name}': {_number_problem(values[row])} "
                     f"(row {first_row + row + 1} after the header)",
                     "correct or blank that cell",
                 )
@@ -171,3 +173,15 @@ def _as_text_expr(name: str) -> pl.Expr:
 
 def _as_list(value: object) -> list[object]:
     return list(value) if isinstance(value, list) else []
+
+
+def _number_problem(value: object) -> str:
+    """How a cell fails as a number: text, an infinite value, or another kind of value."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return f"text '{value}' in a number column"
+    if isinstance(value, float) and math.isinf(value):
+        return f"infinite value {value} in a number column"
+    return f"value '{value}' is not a number"

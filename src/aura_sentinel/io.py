@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
 import hashlib
 import importlib.util
 import os
@@ -69,10 +70,11 @@ def read_customers(path: Path) -> pl.DataFrame:
     except DataError:
         raise
     except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
-        raise damaged_file(path, file_format, exc) from exc
+        raise _read_error(path, file_format, exc) from exc
+    frame = _tidy(frame, path)
     if frame.height == 0:
         raise _no_rows(path)
-    return _tidy(frame, path)
+    return frame
 
 
 def read_customer_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
@@ -97,15 +99,24 @@ def read_customer_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]
             lazy = read_customers(path).lazy()
         rows = 0
         for batch in lazy.collect_batches(chunk_size=batch_rows):
-            if batch.height:
-                rows += batch.height
-                yield _tidy(batch, path)
+            tidy = _tidy(batch, path)
+            if tidy.height:
+                rows += tidy.height
+                yield tidy
         if rows == 0:
             raise _no_rows(path)
     except DataError:
         raise
     except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
-        raise damaged_file(path, file_format, exc) from exc
+        raise _read_error(path, file_format, exc) from exc
+
+
+def _read_error(path: Path, file_format: Format, exc: Exception) -> DataError:
+    if file_format == "csv" and "more fields" in str(exc):
+        return DataError(
+            str(path), _ragged_row(path, _csv_separator(path)), "fix that row or export it again"
+        )
+    return damaged_file(path, file_format, exc)
 
 
 def damaged_file(path: Path, file_format: Format, exc: Exception) -> DataError:
@@ -142,9 +153,24 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _csv_separator(path: Path) -> str:
+    """The header's separator; also refuses duplicate names, which Polars would rename."""
     with path.open("rb") as handle:
         header = handle.readline().decode("utf-8", errors="replace")
-    return max(_SEPARATORS, key=header.count)
+    separator = max(_SEPARATORS, key=header.count)
+    names = next(csv.reader([header], delimiter=separator), [])
+    _check_names([name.lstrip("\ufeff").strip(_WHITESPACE) for name in names], path)
+    return separator
+
+
+def _ragged_row(path: Path, separator: str) -> str:
+    """Where a CSV row has more fields than the header (read again only to name the row)."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        rows = csv.reader(handle, delimiter=separator)
+        width = len(next(rows, []))
+        for number, row in enumerate(rows, start=1):
+            if len(row) > width:
+                return f"row {number} after the header has {len(row)} fields, the header {width}"
+    return "a row has more fields than the header"
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
@@ -218,6 +244,16 @@ def _tidy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
             f"column {blank[0]} has no name in the header row",
             "give every column a name in the first row",
         )
+    _check_names(names, path)
+    frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
+    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    frame = frame.with_columns(
+        pl.col(name).str.strip_chars(_WHITESPACE).replace("", None) for name in text_columns
+    )
+    return frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines are not customers
+
+
+def _check_names(names: list[str], path: Path) -> None:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise DataError(
@@ -225,11 +261,6 @@ def _tidy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
             f"duplicate column names: {', '.join(duplicates)}",
             "give every column a unique name",
         )
-    frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
-    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    return frame.with_columns(
-        pl.col(name).str.strip_chars(_WHITESPACE).replace("", None) for name in text_columns
-    )
 
 
 def sha256_file(path: Path) -> str:

@@ -29,7 +29,12 @@ from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.dqn import QNetwork, q_values
 from aura_sentinel.retention.policy import load_policy, simulator_for
 from aura_sentinel.retention.simulator import Simulator
-from aura_sentinel.retention.state import SOURCE_COLUMNS, build_state, monthly_charges
+from aura_sentinel.retention.state import (
+    SOURCE_COLUMNS,
+    build_state,
+    check_charges,
+    monthly_charges,
+)
 from aura_sentinel.schema import as_text, customer_ids
 
 FloatArray = npt.NDArray[np.float64]
@@ -81,6 +86,7 @@ def decide(
     """One XGBoost call and one batched torch evaluation for the whole batch."""
     spec = model.bundle.spec
     matrix = spec.matrix(batch, source, first_row)
+    check_charges(batch, source, first_row)
     if explain:
         data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
         contributions = model.bundle.booster.predict(data, pred_contribs=True)
@@ -285,8 +291,13 @@ def score_file(
                 progress(first_row)
             yield results
 
-    record_path(output).unlink(missing_ok=True)  # never leave a record of an older run
-    atomic_write(output, lambda target: _write_results(scored_batches(), target, output))
+    def write(target: Path) -> None:
+        _write_results(scored_batches(), target, output)
+        # The results are complete: the old run's record goes just before they replace the old
+        # results, so an interruption never pairs a record with results of another run.
+        record_path(output).unlink(missing_ok=True)
+
+    atomic_write(output, write)
     write_record(output, _run_record(summary, model, output))
     summary.seconds = time.perf_counter() - started
     return summary

@@ -148,6 +148,13 @@ def coerce_feature_types(
             kept.append(column.cast(pl.Float64))
         else:
             notes.append(f"column '{name}' of type {column.dtype} is not used")
+    for column in kept:
+        if column.dtype == pl.Float64 and column.is_infinite().any():
+            row = int(column.is_infinite().arg_max() or 0)
+            problems.append(
+                f"column '{column.name}': infinite value {column[row]} (row {row + 1} after the "
+                "header)"
+            )
     return pl.DataFrame(kept)
 
 

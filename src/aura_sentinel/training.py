@@ -35,6 +35,7 @@ from aura_sentinel.retention.policy import (
     policy_details,
     train_policy,
 )
+from aura_sentinel.retention.state import check_charges
 from aura_sentinel.schema import TrainingTable, prepare_training_table, resolve_roles
 
 
@@ -89,6 +90,8 @@ def train(
         )
     source = str(data)
     frame = read_customers(data)
+    if options.policy:
+        check_charges(frame, source)
 
     churn_share = 0.4 if options.policy else 1.0
     probability: npt.NDArray[np.floating[Any]]

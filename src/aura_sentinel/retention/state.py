@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from aura_sentinel.errors import DataError
+
 STATE_COLUMNS = (
     "churn_probability",
     "contract",
@@ -97,6 +99,23 @@ def build_state(
     return np.ascontiguousarray(frame.to_numpy(order="c"), dtype=np.float32)
 
 
+def check_charges(customers: pl.DataFrame, source: str, first_row: int = 0) -> None:
+    """Refuse a negative or infinite monthly charge: every cost and value is a multiple of it."""
+    name = SOURCE_COLUMNS["monthly_charges"]
+    if name not in customers.columns:
+        return
+    charge = customers.get_column(name).cast(pl.Float64, strict=False)
+    bad = ((charge < 0) | charge.is_infinite()).fill_null(False)
+    if bad.any():
+        row = int(bad.arg_max() or 0)
+        raise DataError(
+            source,
+            f"column '{name}': charge {charge[row]} is not a real monthly charge "
+            f"(row {first_row + row + 1} after the header)",
+            "correct that charge, or blank it to use the default",
+        )
+
+
 def monthly_charges(customers: pl.DataFrame) -> npt.NDArray[np.float64]:
     """Each customer's monthly charge in full precision (the state matrix holds float32)."""
     if SOURCE_COLUMNS["monthly_charges"] not in customers.columns:
@@ -109,7 +128,7 @@ def _number(present: set[str], role: str, default: float) -> pl.Expr:
     name = SOURCE_COLUMNS[role]
     if name not in present:
         return pl.lit(default, dtype=pl.Float64).alias(role)
-    return pl.col(name).cast(pl.Float64, strict=False).fill_null(default).alias(role)
+    return pl.col(name).cast(pl.Float64, strict=False).fill_nan(None).fill_null(default).alias(role)
 
 
 def _text(name: str) -> pl.Expr:
