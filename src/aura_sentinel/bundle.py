@@ -27,6 +27,7 @@ MANIFEST = "bundle.json"
 CHURN_MODEL = "churn_model.ubj"
 POLICY_WEIGHTS = "policy.pt"
 _LIBRARIES = ("xgboost", "polars", "numpy", "torch")
+FEATURE_SPEC_ATTRIBUTE = "aura_sentinel_features"
 
 
 @dataclass
@@ -103,7 +104,18 @@ def load_bundle(path: Path) -> Bundle:
             f"{len(spec.columns)}",
             _RETRAIN,
         )
+    if booster.attr(FEATURE_SPEC_ATTRIBUTE) != feature_spec_text(spec):
+        raise BundleError(
+            str(path),
+            "the feature list in bundle.json is not the one the churn model was trained with",
+            _RETRAIN,
+        )
     return Bundle(path=path, roles=roles, spec=spec, booster=booster, manifest=manifest)
+
+
+def feature_spec_text(spec: FeatureSpec) -> str:
+    """The feature spec as canonical JSON, stored inside the churn model file as an attribute."""
+    return json.dumps(spec.to_json(), sort_keys=True, separators=(",", ":"))
 
 
 def churn_model_bytes(bundle: Bundle) -> bytes:

@@ -6,8 +6,10 @@ Heavy libraries (xgboost, torch) are imported inside the commands that need them
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -241,6 +243,7 @@ def main() -> None:
     """Entry point: user and system errors print one line and exit 2, Ctrl-C exits 130;
     anything else is a bug and exits 1. Every write is atomic, so none leaves a partial file."""
     debug = "--debug" in sys.argv[1:]
+    signal.signal(signal.SIGINT, _interrupted)
     try:
         app()
     except AuraError as error:
@@ -248,7 +251,7 @@ def main() -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except Interrupted:
         if debug:
             raise
         print("interrupted: no partial file was left; run the command again", file=sys.stderr)
@@ -267,6 +270,14 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+class Interrupted(BaseException):
+    """Ctrl-C. Not a KeyboardInterrupt, which the command-line framework would swallow."""
+
+
+def _interrupted(signal_number: int, frame: FrameType | None) -> None:
+    raise Interrupted
 
 
 def _os_error_text(error: OSError) -> str:

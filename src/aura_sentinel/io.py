@@ -285,8 +285,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        raise _unwritable(path, error) from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _unwritable(path: Path, error: OSError) -> UsageError:
+    """A write that failed for the system's reasons: permissions, a full disk, a bad path."""
+    reason = error.strerror or _first_line(error)
+    return UsageError(
+        str(path),
+        f"cannot be written ({reason})",
+        "check that you may write to its folder and that the disk has space; nothing was changed",
+    )
 
 
 @contextlib.contextmanager
@@ -295,19 +307,24 @@ def atomic_folder(path: Path) -> Iterator[Path]:
 
     On any failure the temporary folder is removed and an existing `path` stays as it was.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     staging = path.parent / f".{path.name}.{token}.new"
     retired = path.parent / f".{path.name}.{token}.old"
-    staging.mkdir()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as error:
+        raise _unwritable(path, error) from error
     try:
         yield staging
         if path.exists():
             os.replace(path, retired)
         os.replace(staging, path)
-    except BaseException:
+    except BaseException as error:
         if retired.exists() and not path.exists():
             os.replace(retired, path)
+        if isinstance(error, OSError):
+            raise _unwritable(path, error) from error
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

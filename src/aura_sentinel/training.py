@@ -17,8 +17,10 @@ import numpy.typing as npt
 
 from aura_sentinel.bundle import (
     CHURN_MODEL,
+    FEATURE_SPEC_ATTRIBUTE,
     POLICY_WEIGHTS,
     churn_model_bytes,
+    feature_spec_text,
     load_bundle,
     save_bundle,
 )
@@ -205,6 +207,8 @@ def _train_churn(
         chosen=result.chosen,
         metrics=result.metrics,
     )
+    # The model file carries its feature list, so a bundle.json that disagrees is detected.
+    result.booster.set_attr(**{FEATURE_SPEC_ATTRIBUTE: feature_spec_text(spec)})
     model = bytes(result.booster.save_raw(raw_format="ubj"))
     return spec, model, result.out_of_fold, details, summary
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from aura_sentinel.errors import UsageError
@@ -39,6 +40,9 @@ def scoring_models(results: Path) -> Path | None:
 
 def make_report(results: Path, models: Path, html: Path) -> tuple[Report, list[Section]]:
     """Aggregate, draw and write the HTML report atomically; return what the terminal shows."""
+    # Matplotlib logs one-off notices (building its font cache on first use) as warnings on
+    # stderr; keep stderr for the command's own errors.
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     from aura_sentinel.report.charts import report_charts
     from aura_sentinel.report.page import report_html
 

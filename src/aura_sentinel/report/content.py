@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle
+from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle, policy_weights
 from aura_sentinel.curves import Curves, performance_curves
 from aura_sentinel.errors import BundleError, DataError, UsageError
 from aura_sentinel.io import damaged_file, sha256_file, sniff_format
@@ -127,6 +127,8 @@ def build_report(results: Path, models: Path) -> Report:
     """Read `results` (CSV or Parquet from `score`) and the bundle in `models`; aggregate."""
     bundle = load_bundle(models)
     manifest = bundle.manifest
+    if "policy" in manifest:
+        policy_weights(bundle)  # verified like the churn model, though the report only reads
     record, record_note = read_record(results) if results.is_file() else (None, None)
     notes = [record_note] if record_note else []
     if record is not None:
