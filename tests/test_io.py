@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from aura_sentinel.errors import DataError
+from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.io import (
     atomic_folder,
     atomic_write,
@@ -145,7 +145,7 @@ def test_failed_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path: Path
         target.write_text("half")
         raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    with pytest.raises(UsageError, match=r"out\.csv: cannot be written \(disk full\)"):
         atomic_write(path, fail_halfway)
     assert path.read_text() == "old"
     assert [item.name for item in tmp_path.iterdir()] == ["out.csv"]

@@ -288,3 +288,36 @@ def test_any_generated_table_gets_valid_probabilities_actions_costs_and_budget(
     budget = budget_share * float(decisions.cost.max(axis=1).sum())
     plan = allocate(decisions.gain, decisions.cost, budget)
     assert decisions.cost[np.arange(rows), plan].sum() <= budget + 1e-9
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    rows=st.integers(min_value=1, max_value=400),
+    seed=st.integers(min_value=0, max_value=10_000),
+    batch_rows=st.integers(min_value=1, max_value=400),
+    order_seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_any_generated_table_scores_the_same_in_any_order_batching_and_run(
+    rows: int, seed: int, batch_rows: int, order_seed: int
+) -> None:
+    import tempfile
+
+    table = generate_customers(rows, seed=seed)
+    order = np.random.default_rng(order_seed).permutation(rows)
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        table.write_parquet(folder / "in.parquet")
+        table[order].write_parquet(folder / "shuffled.parquet")
+        outputs = []
+        for data, out, size in (
+            ("in.parquet", "whole.csv", rows),
+            ("in.parquet", "batched.csv", batch_rows),
+            ("shuffled.parquet", "shuffled.csv", batch_rows),
+        ):
+            score_file(folder / data, MODELS, folder / out, ScoreSettings(), batch_rows=size)
+            outputs.append((folder / out).read_bytes())
+        whole, batched, _ = outputs
+        assert batched == whole  # byte for byte, whatever the batches
+        shuffled = pl.read_csv(folder / "shuffled.csv")
+        restored = shuffled[np.argsort(order)]
+        assert restored.equals(pl.read_csv(folder / "whole.csv"))
