@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from enum import Enum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -16,7 +17,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from aura_sentinel.errors import AuraError
+from aura_sentinel.errors import AuraError, UsageError
+
+DEFAULT_RESULTS = Path("retention_strategy_results.csv")
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
 
 app = typer.Typer(
     name="aura-sentinel",
@@ -134,8 +143,12 @@ def score(
     ] = None,
     out: Annotated[
         Path,
-        typer.Option("--out", help="Result file; a .parquet suffix writes Parquet, else CSV."),
-    ] = Path("retention_strategy_results.csv"),
+        typer.Option(
+            "--out",
+            help="Result file; a .parquet suffix writes Parquet, else CSV. With --engine ray: a "
+            "folder (default retention_strategy_results).",
+        ),
+    ] = DEFAULT_RESULTS,
     budget: Annotated[
         float | None,
         typer.Option(
@@ -157,6 +170,22 @@ def score(
         typer.Option("--no-explain", help="Skip the top drivers per customer (much faster)."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="local: this process. ray: Ray Data over a Parquet file, folder or glob, "
+            "writing Parquet files under --out (a folder); needs aura-sentinel[ray].",
+        ),
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="With --engine ray: the Ray cluster to join. Default: start Ray on this machine.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Score every customer: churn risk, top drivers and the recommended retention action."""
     from aura_sentinel import render
@@ -167,8 +196,23 @@ def score(
     data_path = data if data is not None else default_data()
     models_path = models if models is not None else default_models()
     settings = ScoreSettings(high=high, medium=medium, explain=not no_explain)
-    with render.row_counter(console, data_path, "Scoring") as progress:
-        summary = score_file(data_path, models_path, out, settings, budget, batch_rows, progress)
+    if engine is Engine.ray:
+        from aura_sentinel.ray_engine import score_on_ray
+
+        if budget is not None:
+            raise UsageError(
+                "--budget", "is not yet available with --engine ray", "score with --engine local"
+            )
+        folder = out if out != DEFAULT_RESULTS else Path(DEFAULT_RESULTS.stem)
+        with console.status("Scoring on Ray"):
+            summary = score_on_ray(str(data_path), models_path, folder, settings, address)
+    else:
+        if address is not None:
+            raise UsageError("--address", "needs --engine ray", "add --engine ray or drop it")
+        with render.row_counter(console, data_path, "Scoring") as progress:
+            summary = score_file(
+                data_path, models_path, out, settings, budget, batch_rows, progress
+            )
     render.score_summary(console, summary)
 
 
@@ -224,7 +268,6 @@ def demo_data(
     import time
 
     from aura_sentinel.demo import generate_customers
-    from aura_sentinel.errors import UsageError
     from aura_sentinel.io import write_table
 
     if rows < 1:

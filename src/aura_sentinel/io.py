@@ -71,7 +71,7 @@ def read_customers(path: Path) -> pl.DataFrame:
         raise
     except Exception as exc:  # the readers raise many types; all mean "this file is damaged"
         raise _read_error(path, file_format, exc) from exc
-    frame = _tidy(frame, path)
+    frame = tidy(frame, path)
     if frame.height == 0:
         raise _no_rows(path)
     return frame
@@ -87,10 +87,10 @@ def read_customer_batches(path: Path, batch_rows: int) -> Iterator[pl.DataFrame]
     try:
         rows = 0
         for batch in _raw_batches(path, file_format, batch_rows):
-            tidy = _tidy(batch, path)
-            if tidy.height:
-                rows += tidy.height
-                yield tidy
+            tidied = tidy(batch, path)
+            if tidied.height:
+                rows += tidied.height
+                yield tidied
         if rows == 0:
             raise _no_rows(path)
     except DataError:
@@ -240,7 +240,7 @@ def _cell_text(value: object, kind: int) -> str:
     return str(value)
 
 
-def _tidy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+def tidy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     """Strip names and text cells, turn blank text into null, refuse unusable headers."""
     names = [name.lstrip("\ufeff").strip() for name in frame.columns]
     blank = [index + 1 for index, name in enumerate(names) if not name]

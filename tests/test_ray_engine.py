@@ -1,0 +1,107 @@
+"""`score --engine ray` on a local Ray of 2 CPUs: the same results as the single-process command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aura_sentinel.demo import generate_customers
+from aura_sentinel.errors import UsageError
+from aura_sentinel.pipeline import ScoreSettings, score_file
+
+from conftest import REPO, run_cli
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'aura-sentinel[ray]')")
+
+from aura_sentinel.ray_engine import score_on_ray  # noqa: E402
+
+MODELS = REPO / "models"
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """4,000 customers in four Parquet files of different sizes, and the same rows in one file."""
+    folder = tmp_path_factory.mktemp("parts")
+    table = generate_customers(4000, seed=13)
+    for index, (start, stop) in enumerate([(0, 700), (700, 2100), (2100, 2600), (2600, 4000)]):
+        table[start:stop].write_parquet(folder / f"part-{index}.parquet")
+    whole = tmp_path_factory.mktemp("whole") / "customers.parquet"
+    table.write_parquet(whole)
+    return folder, whole
+
+
+@pytest.mark.parametrize("explain", [True, False])
+def test_ray_gives_the_same_results_as_the_command(
+    local_ray: None, parts: tuple[Path, Path], tmp_path: Path, explain: bool
+) -> None:
+    folder, whole = parts
+    settings = ScoreSettings(explain=explain)
+    summary = score_on_ray(str(folder), MODELS, tmp_path / "ray", settings)
+    single = tmp_path / "single.parquet"
+    expected = score_file(whole, MODELS, single, settings)
+    distributed = pl.read_parquet(tmp_path / "ray").sort("CustomerID")
+    assert distributed.equals(pl.read_parquet(single).sort("CustomerID"))
+    assert summary.customers == expected.customers == 4000
+    assert summary.risk_counts == expected.risk_counts
+    np.testing.assert_array_equal(summary.action_counts, expected.action_counts)
+    np.testing.assert_allclose(summary.action_costs, expected.action_costs)
+    np.testing.assert_allclose(summary.action_gains, expected.action_gains)
+    assert summary.probability_sum == pytest.approx(expected.probability_sum)
+
+
+def test_a_glob_selects_files(local_ray: None, parts: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, _ = parts
+    summary = score_on_ray(
+        str(folder / "part-[01].parquet"), MODELS, tmp_path / "r", ScoreSettings()
+    )
+    assert summary.customers == 2100
+
+
+def test_a_folder_with_other_files_is_never_replaced(
+    local_ray: None, parts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder, _ = parts
+    out = tmp_path / "documents"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="holds other files"):
+        score_on_ray(str(folder), MODELS, out, ScoreSettings())
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_no_parquet_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no Parquet files found"):
+        score_on_ray(str(tmp_path / "*.parquet"), MODELS, tmp_path / "r", ScoreSettings())
+
+
+def test_without_ray_the_message_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(UsageError, match=r"aura-sentinel\[ray\]"):
+        score_on_ray("anything", MODELS, Path("out"), ScoreSettings())
+
+
+def test_the_command_line_scores_on_ray_and_prints_the_summary(
+    parts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder, _ = parts
+    out = tmp_path / "results"
+    result = run_cli(
+        "score", str(folder), "--engine", "ray", "--models", str(MODELS), "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Scored 4,000 customers" in result.stdout and "Action plan" in result.stdout
+    assert pl.read_parquet(out).height == 4000
+    refused = run_cli("score", str(folder), "--engine", "ray", "--budget", "100", "--out", str(out))
+    assert refused.returncode == 2 and "--budget" in refused.stderr
