@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import importlib.util
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,7 @@ def score_on_ray(
             "train with --id naming the customer id column",
         )
     _check_output_folder(out)
+    logging.getLogger("ray").setLevel(logging.ERROR)
     if not ray.is_initialized():
         ray.init(
             address=address,
@@ -67,7 +69,6 @@ def score_on_ray(
             log_to_driver=False,
             logging_level=logging.ERROR,
         )
-    logging.getLogger("ray").setLevel(logging.ERROR)  # Ray Data logs every step at INFO
     ray_data.DataContext.get_current().enable_progress_bars = False
     scored = (
         ray_data.read_parquet([str(path) for path in files])
@@ -87,6 +88,7 @@ def score_on_ray(
 
 
 def _import_ray() -> tuple[Any, Any]:
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # Ray Data logs every step at INFO
     try:
         import ray
         import ray.data

@@ -221,6 +221,40 @@ def bench_demo_data(workdir: Path) -> list[Result]:
     return results
 
 
+def bench_ray(workdir: Path) -> list[Result]:
+    """10M generated customers in 10 Parquet files: Ray Data against the single process."""
+    rows, parts = 10_000_000, 10
+    folder = workdir / "ten_million"
+    folder.mkdir()
+    for part in range(parts):
+        subprocess.run(cli("demo-data", "--rows", str(rows // parts), "--seed", str(part),
+                           "--out", str(folder / f"part-{part}.parquet")),
+                       check=True, capture_output=True)  # fmt: skip
+    whole = workdir / "ten_million.parquet"
+    subprocess.run([sys.executable, "-c", "import polars as pl, sys; "
+                    "pl.scan_parquet(sys.argv[1]).sink_parquet(sys.argv[2])",
+                    str(folder / "*.parquet"), str(whole)], check=True)  # fmt: skip
+    models = str(REPO / "models")
+    results = []
+    for name, command in (
+        ("single process", cli("score", str(whole), "--models", models, "--out",
+                               str(workdir / "single.parquet"), "--no-explain", "--quiet")),
+        ("Ray Data, local, 2 CPUs", cli("score", str(folder), "--engine", "ray", "--models",
+                                        models, "--out", str(workdir / "ray_results"),
+                                        "--no-explain", "--quiet")),
+    ):  # fmt: skip
+        peak, seconds = peak_rss_and_seconds(command)
+        results.append(
+            Result(
+                f"score --no-explain, 10,000,000 rows, {name}",
+                f"{rows / seconds:,.0f} rows/s, peak RSS of the command {peak:,.0f} MB",
+                "",
+                True,
+            )
+        )
+    return results
+
+
 def main() -> None:
     console = Console(width=120)
     with tempfile.TemporaryDirectory() as folder:
@@ -229,7 +263,7 @@ def main() -> None:
         results = [
             Result("python -c 'import torch, xgboost, polars'", f"{import_seconds:.2f} s", "", True)
         ]
-        chosen = set(sys.argv[1:]) or {"score", "train", "demo"}  # e.g. `nox -s bench -- score`
+        chosen = set(sys.argv[1:]) or {"score", "train", "demo", "ray"}  # `nox -s bench -- score`
         if "score" in chosen:
             results += bench_score_shipped(import_seconds)
             results += bench_score_large(workdir)
@@ -237,6 +271,8 @@ def main() -> None:
             results += bench_train(workdir, import_seconds)
         if "demo" in chosen:
             results += bench_demo_data(workdir)
+        if "ray" in chosen:
+            results += bench_ray(workdir)
     table = Table(title="aura-sentinel benchmarks (best of repeats, fresh processes)")
     for header in ("benchmark", "measured", "goal", "met"):
         table.add_column(header)
