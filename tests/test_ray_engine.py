@@ -105,3 +105,20 @@ def test_the_command_line_scores_on_ray_and_prints_the_summary(
     assert pl.read_parquet(out).height == 4000
     refused = run_cli("score", str(folder), "--engine", "ray", "--budget", "100", "--out", str(out))
     assert refused.returncode == 2 and "--budget" in refused.stderr
+
+
+def test_report_reads_the_ray_results_folder(
+    local_ray: None, parts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from aura_sentinel.report import make_report
+
+    folder, whole = parts
+    score_on_ray(str(folder), MODELS, tmp_path / "ray", ScoreSettings())
+    score_file(whole, MODELS, tmp_path / "single.parquet", ScoreSettings())
+    distributed, _ = make_report(tmp_path / "ray", MODELS, tmp_path / "ray.html")
+    single, _ = make_report(tmp_path / "single.parquet", MODELS, tmp_path / "single.html")
+    assert distributed.customers == single.customers == 4000
+    assert distributed.risk.counts == single.risk.counts
+    assert [line.customers for line in distributed.plan] == [line.customers for line in single.plan]
+    assert distributed.outcomes is not None and single.outcomes is not None
+    assert distributed.outcomes.roc_auc == pytest.approx(single.outcomes.roc_auc)

@@ -50,8 +50,10 @@ def make_report(results: Path, models: Path, html: Path) -> tuple[Report, list[S
         raise UsageError(str(html), "is not an .html file", "name the report .html")
     if not results.exists():
         raise UsageError(str(results), "no such file", "check the path, or run `score` first")
-    if results.is_dir():
-        raise UsageError(str(results), "is a folder", "give the results file `score` wrote")
+    if results.is_dir() and not any(results.glob("*.parquet")):
+        raise UsageError(
+            str(results), "is a folder without results", "give the results file `score` wrote"
+        )
     report = build_report(results, models)
     sections = report_sections(report)
     text = report_html(report, sections, report_charts(report))

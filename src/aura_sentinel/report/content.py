@@ -183,18 +183,19 @@ def _read_results(results: Path, manifest: dict[str, Any]) -> tuple[pl.DataFrame
 
     Top drivers are long text: only those of HIGH-risk customers are read into memory.
     """
-    file_format = sniff_format(results)
+    parts = sorted(results.glob("*.parquet")) if results.is_dir() else [results]
+    file_format = sniff_format(parts[0]) if parts else "folder"
     if file_format not in ("csv", "parquet"):
         raise DataError(
             str(results),
             f"is {file_format}, not a results file",
-            "give the CSV or Parquet file that `aura-sentinel score` wrote",
+            "give the CSV or Parquet file (or the folder of --engine ray) that `score` wrote",
         )
     try:
         if file_format == "csv":
             lazy = pl.scan_csv(results, infer_schema=False, glob=False)
-        else:
-            lazy = pl.scan_parquet(results, glob=False)
+        else:  # one Parquet file, or the folder of Parquet files that --engine ray writes
+            lazy = pl.scan_parquet(parts, glob=False)
         present = lazy.collect_schema().names()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise damaged_file(results, file_format, error) from error
