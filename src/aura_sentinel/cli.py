@@ -175,7 +175,7 @@ def score(
         typer.Option(
             "--engine",
             help="local: this process. ray: Ray Data over a Parquet file, folder or glob, "
-            "writing Parquet files under --out (a folder); needs aura-sentinel[ray].",
+            "writing Parquet files under --out (a folder); needs the optional ray extra.",
         ),
     ] = Engine.local,
     address: Annotated[
