@@ -278,7 +278,8 @@ def demo_data(
     churn_rate = (table.get_column("Churn") == "Yes").sum() / rows
     Console().print(
         f"Wrote {rows:,} synthetic customers (seed {seed}, churn rate {churn_rate:.1%}) "
-        f"to [bold]{out}[/] in {time.perf_counter() - started:.1f} s."
+        f"to [bold]{escape(str(out))}[/] in {time.perf_counter() - started:.1f} s.",
+        soft_wrap=True,
     )
 
 
@@ -307,8 +308,9 @@ def main() -> None:
     except Exception as error:
         if debug:
             raise
+        first_line = (str(error).strip().splitlines() or [""])[0]
         print(
-            f"internal error: {type(error).__name__}: {error} "
+            f"internal error: {type(error).__name__}: {first_line} "
             "(run again with --debug and report it)",
             file=sys.stderr,
         )
