@@ -136,8 +136,8 @@ def test_policy_quality_comes_from_the_bundle(made: tuple[Report, str]) -> None:
     report, _ = made
     evaluation = load_bundle(MODELS).manifest["policy"]["evaluation"]
     assert report.policy is not None
-    assert report.policy.values == evaluation["value_per_customer"]
-    assert report.policy.gain_ratio == evaluation["gain_ratio"]
+    assert report.policy.evaluation.values == evaluation["value_per_customer"]
+    assert report.policy.evaluation.gain_ratio == evaluation["gain_ratio"]
 
 
 class _References(HTMLParser):

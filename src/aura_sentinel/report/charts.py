@@ -205,7 +205,7 @@ POLICY_NAMES = {
 
 def _policy_values(report: Report) -> Chart:
     assert report.policy is not None
-    values = report.policy.values
+    values = report.policy.evaluation.values
     keys = [key for key in POLICY_NAMES if key in values]
     figure, axes = _figure(0.8 + 0.35 * len(keys))
     colours = [CV_COLOUR if key == "dqn" else NEUTRAL for key in keys]
@@ -219,6 +219,6 @@ def _policy_values(report: Report) -> Chart:
     alt = (
         "Bar chart of expected profit per customer by policy: "
         + ", ".join(f"{POLICY_NAMES[key]} {values[key]:,.2f}" for key in keys)
-        + f"; the DQN reaches {report.policy.gain_ratio:.0%} of the optimum's gain."
+        + f"; the DQN reaches {report.policy.evaluation.gain_ratio:.0%} of the optimum's gain."
     )
     return Chart("policies", "Value of each policy", alt, _svg(figure))

@@ -20,6 +20,7 @@ from aura_sentinel.io import damaged_file, sha256_file, sniff_format
 from aura_sentinel.metrics import roc_auc
 from aura_sentinel.record import RunRecord, read_record
 from aura_sentinel.results import RISK_LEVELS, restore_formulas
+from aura_sentinel.retention.evaluation import PolicyEvaluation
 from aura_sentinel.schema import parse_outcome
 
 HISTOGRAM_BINS = 20
@@ -74,10 +75,7 @@ class ActionLine:
 
 @dataclass(frozen=True)
 class PolicyQuality:
-    customers: int
-    values: dict[str, float]
-    gain_ratio: float
-    optimal_action_match: float
+    evaluation: PolicyEvaluation
     catalog: list[tuple[str, float, float]]
     """(action, cost as a share of the monthly charge, base effect on churn)."""
     simulator: dict[str, Any]
@@ -396,15 +394,11 @@ def _policy_quality(manifest: dict[str, Any], notes: list[str]) -> PolicyQuality
         notes.append("the bundle has no retention policy (trained with --skip-policy)")
         return None
     policy = manifest["policy"]
-    evaluation = policy["evaluation"]
     settings = policy["settings"]
     catalog = settings["catalog"]
     effects = settings["simulator"]["action_effects"]
     return PolicyQuality(
-        customers=int(evaluation["customers"]),
-        values={str(key): float(value) for key, value in evaluation["value_per_customer"].items()},
-        gain_ratio=float(evaluation["gain_ratio"]),
-        optimal_action_match=float(evaluation["optimal_action_match"]),
+        evaluation=PolicyEvaluation.from_json(policy["evaluation"]),
         catalog=[
             (str(name), float(share), float(effect))
             for name, share, effect in zip(

@@ -249,14 +249,15 @@ def _policy(report: Report) -> Section:
     if quality is None:
         section.lead.append("The bundle has no retention policy (trained with --skip-policy).")
         return section
-    values = quality.values
+    evaluation = quality.evaluation
+    values = evaluation.values
     section.lead = [
         f"At training, every policy was evaluated exactly (not by sampling) on "
-        f"{quality.customers:,} customers held out from the policy's training, in the retention "
+        f"{evaluation.customers:,} customers held out from the policy's training, in the retention "
         f"simulator below. The DQN earns {values['dqn']:,.2f} per customer against the optimum's "
-        f"{values['optimal']:,.2f}: it captures {quality.gain_ratio:.1%} of the gain the optimum "
-        f"makes over taking no action, and picks the optimum's action for "
-        f"{quality.optimal_action_match:.1%} of customers.",
+        f"{values['optimal']:,.2f}: it captures {evaluation.gain_ratio:.1%} of the gain the "
+        f"optimum makes over taking no action, and picks the optimum's action for "
+        f"{evaluation.optimal_match:.1%} of customers.",
         "These are expected values under the simulator's stated assumptions (below), not "
         "observed results; check them against real retention outcomes when you have them.",
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +80,17 @@ class PolicyEvaluation:
             "optimal_differs_from_myopic": self.differs_from_myopic,
             "optimal_differs_from_no_action": self.differs_from_no_action,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PolicyEvaluation:
+        return cls(
+            customers=int(data["customers"]),
+            values={str(key): float(value) for key, value in data["value_per_customer"].items()},
+            gain_ratio=float(data["gain_ratio"]),
+            optimal_match=float(data["optimal_action_match"]),
+            differs_from_myopic=float(data["optimal_differs_from_myopic"]),
+            differs_from_no_action=float(data["optimal_differs_from_no_action"]),
+        )
 
 
 def evaluate(simulator: Simulator, state: StateMatrix, dqn: Policy) -> PolicyEvaluation:
