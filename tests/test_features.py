@@ -68,7 +68,7 @@ def test_unseen_level_is_scored_as_missing_and_counted() -> None:
     matrix = spec.matrix(new, "new.csv")
     assert np.isnan(matrix[0, 1])
     assert matrix[1, 1] == spec.columns[1].levels.index("One year")
-    assert spec.unseen_levels(new) == {"Contract": 1}
+    assert spec.unseen_levels(new, matrix) == {"Contract": 1}
 
 
 def test_numbers_read_as_text_are_accepted_when_scoring() -> None:

@@ -6,12 +6,14 @@ Heavy libraries (xgboost, torch) are imported inside the commands that need them
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -35,6 +37,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+Parameters = ParamSpec("Parameters")
+Returned = TypeVar("Returned")
+
+
+class Interrupted(BaseException):
+    """Ctrl-C. Not a KeyboardInterrupt, which the command-line framework would swallow."""
+
+
+def _interruptible(command: Callable[Parameters, Returned]) -> Callable[Parameters, Returned]:
+    """Ctrl-C during a Polars query ends like any other: Polars raises KeyboardInterrupt."""
+
+    @functools.wraps(command)
+    def run(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Returned:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as interrupt:
+            raise Interrupted from interrupt
+
+    return run
+
+
 DataArgument = Annotated[
     Path | None,
     typer.Argument(
@@ -55,6 +78,7 @@ def _options(
 
 
 @app.command()
+@_interruptible
 def train(
     data: DataArgument = None,
     models: Annotated[
@@ -130,6 +154,7 @@ def train(
 
 
 @app.command()
+@_interruptible
 def score(
     data: DataArgument = None,
     models: Annotated[
@@ -217,6 +242,7 @@ def score(
 
 
 @app.command()
+@_interruptible
 def report(
     results: Annotated[
         Path | None,
@@ -254,6 +280,7 @@ def report(
 
 
 @app.command("demo-data")
+@_interruptible
 def demo_data(
     rows: Annotated[int, typer.Option("--rows", help="Number of customers.")] = 7043,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same table.")] = 42,
@@ -317,12 +344,9 @@ def main() -> None:
         sys.exit(1)
 
 
-class Interrupted(BaseException):
-    """Ctrl-C. Not a KeyboardInterrupt, which the command-line framework would swallow."""
-
-
 def _interrupted(signal_number: int, frame: FrameType | None) -> None:
-    raise Interrupted
+    if sys.exc_info()[1] is None:  # when already stopping, let the clean-up finish
+        raise Interrupted
 
 
 def _os_error_text(error: OSError) -> str:

@@ -69,19 +69,21 @@ class FeatureSpec:
         encoded = frame.select(self._expression(column) for column in self.columns)
         return np.ascontiguousarray(encoded.to_numpy(order="c"), dtype=np.float32)
 
-    def unseen_levels(self, frame: pl.DataFrame) -> dict[str, int]:
-        """How many rows of `frame` hold a category level that training never saw, per column."""
-        counts = frame.select(
-            (
-                _as_text_expr(column.name).is_not_null()
-                & ~_as_text_expr(column.name).is_in(list(column.levels))
-            )
-            .sum()
-            .alias(column.name)
-            for column in self.columns
-            if column.kind == "category"
-        )
-        return {name: int(value) for name, value in counts.row(0, named=True).items() if value}
+    def unseen_levels(self, frame: pl.DataFrame, matrix: npt.NDArray[np.float32]) -> dict[str, int]:
+        """How many rows of `frame` hold a category level that training never saw, per column.
+
+        `matrix` is the frame's model matrix, where such a level is coded as missing: the
+        unseen levels are the cells that are not blank in `frame` but missing in `matrix`.
+        """
+        missing = np.isnan(matrix).sum(axis=0)
+        counts = {}
+        for index, column in enumerate(self.columns):
+            if column.kind == "category":
+                given = frame.height - frame.get_column(column.name).null_count()
+                unseen = given - (frame.height - int(missing[index]))
+                if unseen:
+                    counts[column.name] = unseen
+        return counts
 
     def _expression(self, column: FeatureColumn) -> pl.Expr:
         if column.kind == "number":
