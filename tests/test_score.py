@@ -105,6 +105,34 @@ def test_contributions_add_up_to_the_model_margin(model: ScoringModel, table: pl
     )
 
 
+def test_contributions_are_exact_shapley_values(model: ScoringModel, table: pl.DataFrame) -> None:
+    """The shipped model is all stumps, scored with the cheap path attribution: it must equal
+    XGBoost's exact TreeSHAP to float precision, feature by feature."""
+    import xgboost as xgb
+
+    assert model.stumps
+    decisions = decide(table, model, explain=True, source="t")
+    spec = model.bundle.spec
+    data = xgb.DMatrix(
+        spec.matrix(table, "t"), feature_types=spec.xgboost_types, enable_categorical=True
+    )
+    exact = model.bundle.booster.predict(data, pred_contribs=True)
+    np.testing.assert_allclose(decisions.contributions, exact, atol=1e-6)
+
+
+def test_trees_with_two_levels_are_not_taken_for_stumps(table: pl.DataFrame) -> None:
+    import xgboost as xgb
+
+    from aura_sentinel.churn import only_stumps
+
+    features = table.select(pl.col("tenure", "MonthlyCharges").cast(pl.Float32)).to_numpy()
+    outcome = (table.get_column("Churn") == "Yes").to_numpy()
+    data = xgb.DMatrix(features, label=outcome)
+    for depth, expected in ((1, True), (2, False)):
+        booster = xgb.train({"max_depth": depth, "nthread": 1}, data, num_boost_round=5)
+        assert only_stumps(booster) is expected
+
+
 def test_top_drivers_name_features_that_push_risk_up(tmp_path: Path, table: pl.DataFrame) -> None:
     results = _score(tmp_path, table)
     first = results.get_column("TopDrivers")[0]

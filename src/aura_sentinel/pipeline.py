@@ -21,6 +21,7 @@ import xgboost as xgb
 
 from aura_sentinel.budget import allocate
 from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle
+from aura_sentinel.churn import only_stumps
 from aura_sentinel.errors import UsageError
 from aura_sentinel.io import atomic_write, read_customer_batches, sha256_file
 from aura_sentinel.record import RunRecord, record_path, write_record
@@ -61,12 +62,14 @@ class ScoringModel:
     network: QNetwork
     policy: PolicySettings
     simulator: Simulator
+    stumps: bool
+    """Every tree has one split: exact contributions come from the cheap path attribution."""
 
     @classmethod
     def load(cls, path: Path) -> ScoringModel:
         bundle = load_bundle(path)
         network, policy = load_policy(bundle)
-        return cls(bundle, network, policy, simulator_for(policy))
+        return cls(bundle, network, policy, simulator_for(policy), only_stumps(bundle.booster))
 
 
 @dataclass
@@ -90,7 +93,9 @@ def decide(
     check_charges(batch, source, first_row)
     if explain:
         data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
-        contributions = model.bundle.booster.predict(data, pred_contribs=True)
+        contributions = model.bundle.booster.predict(
+            data, pred_contribs=True, approx_contribs=model.stumps
+        )
         margin = contributions.sum(axis=1, dtype=np.float64)
         probability = 1.0 / (1.0 + np.exp(-margin))
     else:

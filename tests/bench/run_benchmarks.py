@@ -148,7 +148,7 @@ def bench_score_large(workdir: Path) -> list[Result]:
             True,
         )
     )
-    results.append(bench_explanations(workdir / "customers_1000000.parquet", models))
+    results += bench_explanations(workdir / "customers_1000000.parquet", models)
     results.append(bench_report(workdir / "explained.parquet", models))
     return results
 
@@ -168,8 +168,10 @@ def bench_report(scored: Path, models: str) -> Result:
     )
 
 
-def bench_explanations(data: Path, models: str) -> Result:
-    """End-to-end scoring with explanations against a bare pred_contribs call, same run."""
+def bench_explanations(data: Path, models: str) -> list[Result]:
+    """End-to-end scoring with explanations against bare contribution calls, same run: the
+    exact TreeSHAP call (the goal's floor) and, for a model of stumps, the path attribution
+    that scoring then uses (equal to TreeSHAP for stumps)."""
     out = data.parent / "explained.parquet"
     _, seconds = peak_rss_and_seconds(
         cli("score", str(data), "--models", models, "--out", str(out))
@@ -178,17 +180,27 @@ def bench_explanations(data: Path, models: str) -> Result:
         [sys.executable, "-c", BARE_CONTRIBS, str(data), models],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
-    bare_seconds = float(bare.stdout.split()[0])
-    ratio = seconds / bare_seconds
-    return Result(
-        "score with explanations, 1,000,000 rows, vs bare pred_contribs",
-        f"{seconds:.1f} s vs {bare_seconds:.1f} s = {ratio:.2f}x ({1e6 / seconds:,.0f} rows/s)",
-        "<= 1.2x",
-        ratio <= 1.2,
-    )
+    exact_seconds, path_seconds = (float(value) for value in bare.stdout.split())
+    ratio = seconds / exact_seconds
+    return [
+        Result(
+            "score with explanations, 1,000,000 rows, vs bare exact pred_contribs",
+            f"{seconds:.1f} s vs {exact_seconds:.1f} s = {ratio:.2f}x "
+            f"({1e6 / seconds:,.0f} rows/s)",
+            "<= 1.2x",
+            ratio <= 1.2,
+        ),
+        Result(
+            "  the same run vs a bare path-attribution call (what scoring uses for stumps)",
+            f"{seconds:.1f} s vs {path_seconds:.1f} s = {seconds / path_seconds:.2f}x",
+            "",
+            True,
+        ),
+    ]
 
 
-# The floor for explanations: XGBoost's exact contributions alone, same model, same matrix shape.
+# The floors for explanations: XGBoost's exact contributions alone (TreeSHAP), and its path
+# attribution (approx_contribs), same model, same matrix shape.
 BARE_CONTRIBS = """
 import sys, time
 from pathlib import Path
@@ -197,9 +209,10 @@ from aura_sentinel.bundle import load_bundle
 bundle = load_bundle(Path(sys.argv[2]))
 matrix = bundle.spec.matrix(pl.read_parquet(sys.argv[1]), "bench")
 data = xgb.DMatrix(matrix, feature_types=bundle.spec.xgboost_types, enable_categorical=True)
-started = time.perf_counter()
-bundle.booster.predict(data, pred_contribs=True)
-print(time.perf_counter() - started)
+for approximate in (False, True):
+    started = time.perf_counter()
+    bundle.booster.predict(data, pred_contribs=True, approx_contribs=approximate)
+    print(time.perf_counter() - started)
 """
 
 
