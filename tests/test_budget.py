@@ -1,11 +1,20 @@
-"""Budget allocation: never over budget, and close to the exact optimum."""
+"""Budget allocation: never over budget, close to the exact optimum, and the same plan when
+computed block by block the way a distributed engine does."""
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
-from aura_sentinel.budget import allocate
+from aura_sentinel.budget import (
+    BudgetPlan,
+    allocate,
+    find_plan,
+    plan_budget,
+    total_costs,
+    upgrade_candidates,
+)
 
 SHARES = np.array([0.0, 0.01, 0.02, 0.10, 0.20, 0.35])
 
@@ -52,3 +61,49 @@ def test_a_budget_that_covers_everything_changes_nothing() -> None:
 def test_a_zero_budget_means_no_action() -> None:
     gain, cost = _problem(50, 2)
     assert not allocate(gain, cost, 0.0).any()
+
+
+@pytest.mark.parametrize("seed", range(3))  # seeds whose plans need fill rounds
+def test_blocks_and_passes_of_six_halvings_give_the_same_plan(seed: int) -> None:
+    """A distributed engine sums totals over blocks, evaluates six halvings per pass and merges
+    each block's upgrade candidates: the plan must equal the one computed on the whole."""
+    gain, cost = _problem(300, seed)
+    gain[150:200], cost[150:200] = gain[100:150], cost[100:150]  # identical customers: ties
+    keys = np.array([f"C{number:04d}" for number in np.random.default_rng(seed).permutation(300)])
+    budget = 0.3 * cost[np.arange(300), gain.argmax(axis=1)].sum()
+    blocks = [slice(0, 37), slice(37, 160), slice(160, 161), slice(161, 300)]
+
+    def candidates_at(plan: BudgetPlan, left: float) -> pl.DataFrame:
+        return pl.concat(
+            upgrade_candidates(
+                gain[b], cost[b], plan.actions(gain[b], cost[b], keys[b]), keys[b], left
+            )
+            for b in blocks
+        )
+
+    plan = find_plan(
+        lambda prices: np.sum([total_costs(gain[b], cost[b], prices)[0] for b in blocks], axis=0),
+        candidates_at,
+        budget,
+        depth=6,
+    )
+    assert plan.upgrades, "the case must exercise the fill rounds"
+    blockwise = np.concatenate([plan.actions(gain[b], cost[b], keys[b]) for b in blocks])
+    assert np.array_equal(blockwise, allocate(gain, cost, budget, keys))
+
+
+def test_the_price_does_not_depend_on_halvings_per_pass() -> None:
+    gain, cost = _problem(200, 5)
+    budget = 0.2 * cost[np.arange(200), gain.argmax(axis=1)].sum()
+    prices = {
+        depth: plan_budget(lambda p: total_costs(gain, cost, p)[0], budget, depth).price
+        for depth in (1, 2, 3, 6)
+    }
+    assert len(set(prices.values())) == 1, prices
+
+
+def test_ties_between_identical_customers_go_to_the_smaller_key() -> None:
+    gain = np.array([[0.0, 5.0], [0.0, 5.0]])
+    cost = np.array([[0.0, 2.0], [0.0, 2.0]])
+    assert allocate(gain, cost, 2.0, np.array(["B", "A"])).tolist() == [0, 1]
+    assert allocate(gain, cost, 2.0).tolist() == [1, 0]

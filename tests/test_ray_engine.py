@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from aura_sentinel.demo import generate_customers
-from aura_sentinel.errors import UsageError
+from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.pipeline import ScoreSettings, score_file
 
 from conftest import REPO, run_cli
@@ -61,6 +61,40 @@ def test_ray_gives_the_same_results_as_the_command(
     assert summary.probability_sum == pytest.approx(expected.probability_sum)
 
 
+@pytest.mark.parametrize("share", [0.05, 0.4])
+def test_a_budget_gives_the_same_plan_as_the_command(
+    local_ray: None, parts: tuple[Path, Path], tmp_path: Path, share: float
+) -> None:
+    """The plan is found from sums over blocks on Ray, in one process on the whole table."""
+    folder, whole = parts
+    settings = ScoreSettings(explain=False)
+    unconstrained = score_file(whole, MODELS, tmp_path / "free.parquet", settings)
+    budget = share * float(unconstrained.action_costs.sum())
+    summary = score_on_ray(str(folder), MODELS, tmp_path / "ray", settings, budget=budget)
+    single = tmp_path / "single.parquet"
+    expected = score_file(whole, MODELS, single, settings, budget=budget)
+    distributed = pl.read_parquet(tmp_path / "ray").sort("CustomerID")
+    assert distributed.equals(pl.read_parquet(single).sort("CustomerID"))
+    assert expected.action_costs.sum() <= budget
+    assert expected.action_costs.sum() > 0.99 * budget  # the fill spent what was left
+    np.testing.assert_array_equal(summary.action_counts, expected.action_counts)
+    assert summary.unconstrained_cost == pytest.approx(expected.unconstrained_cost)
+    assert summary.unconstrained_gain == pytest.approx(expected.unconstrained_gain)
+
+
+def test_a_budget_refuses_repeated_ids(
+    local_ray: None, parts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder, _ = parts
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    part = pl.read_parquet(folder / "part-0.parquet")
+    part.write_parquet(twice / "a.parquet")
+    part.head(3).write_parquet(twice / "b.parquet")
+    with pytest.raises(DataError, match="appears 2 times"):
+        score_on_ray(str(twice), MODELS, tmp_path / "r", ScoreSettings(), budget=100.0)
+
+
 def test_a_glob_selects_files(local_ray: None, parts: tuple[Path, Path], tmp_path: Path) -> None:
     folder, _ = parts
     summary = score_on_ray(
@@ -98,12 +132,15 @@ def test_the_command_line_scores_on_ray_and_prints_the_summary(
     folder, _ = parts
     out = tmp_path / "results"
     result = run_cli(
-        "score", str(folder), "--engine", "ray", "--models", str(MODELS), "--out", str(out)
-    )
+        "score", str(folder), "--engine", "ray", "--models", str(MODELS), "--out", str(out),
+        "--budget", "500", "--no-explain",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Scored 4,000 customers" in result.stdout and "Action plan" in result.stdout
-    assert pl.read_parquet(out).height == 4000
-    refused = run_cli("score", str(folder), "--engine", "ray", "--budget", "100", "--out", str(out))
+    assert "Budget 500.00: spent" in result.stdout
+    results = pl.read_parquet(out)
+    assert results.height == 4000 and results.get_column("ActionCost").sum() <= 500
+    refused = run_cli("score", str(folder), "--engine", "ray", "--budget", "-1", "--out", str(out))
     assert refused.returncode == 2 and "--budget" in refused.stderr
 
 

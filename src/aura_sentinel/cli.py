@@ -224,13 +224,9 @@ def score(
     if engine is Engine.ray:
         from aura_sentinel.ray_engine import score_on_ray
 
-        if budget is not None:
-            raise UsageError(
-                "--budget", "is not yet available with --engine ray", "score with --engine local"
-            )
         folder = out if out != DEFAULT_RESULTS else Path(DEFAULT_RESULTS.stem)
         with console.status("Scoring on Ray"):
-            summary = score_on_ray(str(data_path), models_path, folder, settings, address)
+            summary = score_on_ray(str(data_path), models_path, folder, settings, address, budget)
     else:
         if address is not None:
             raise UsageError("--address", "needs --engine ray", "add --engine ray or drop it")

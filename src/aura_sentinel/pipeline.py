@@ -122,15 +122,15 @@ def score_frame(
     settings: ScoreSettings,
     source: str,
     first_row: int = 0,
-    actions: npt.NDArray[np.int64] | None = None,
+    actions: Callable[[Decisions], npt.NDArray[np.int64]] | None = None,
 ) -> tuple[pl.DataFrame, Decisions]:
     """The results frame for a batch (one row per customer, input order) and its decisions.
 
-    `actions` overrides the policy's choice (a budget plan); by default each customer gets the
-    action with the highest Q-value.
+    `actions` overrides the policy's choice (a budget plan) given the batch's decisions; by
+    default each customer gets the action with the highest Q-value.
     """
     decisions = decide(batch, model, settings.explain, source, first_row)
-    chosen = decisions.gain.argmax(axis=1) if actions is None else actions
+    chosen = decisions.gain.argmax(axis=1) if actions is None else actions(decisions)
     rows = np.arange(batch.height)
     probability = decisions.probability
     risk = np.where(probability > settings.high, 0, np.where(probability > settings.medium, 1, 2))
@@ -290,7 +290,7 @@ def score_file(
     def scored_batches() -> Iterator[pl.DataFrame]:
         first_row = 0
         for batch in read_customer_batches(data, batch_rows):
-            actions = None if plan is None else plan[first_row : first_row + batch.height]
+            actions = None if plan is None else _given(plan[first_row : first_row + batch.height])
             results, decisions = score_frame(batch, model, settings, source, first_row, actions)
             summary.add(results, decisions)
             first_row += batch.height
@@ -352,18 +352,38 @@ def _check_paths(
         raise UsageError(str(output), "is the input file", "write the results to another file")
 
 
+def _given(actions: npt.NDArray[np.int64]) -> Callable[[Decisions], npt.NDArray[np.int64]]:
+    return lambda _: actions
+
+
 def _budget_plan(
     data: Path, model: ScoringModel, source: str, budget: float, batch_rows: int
 ) -> npt.NDArray[np.int64]:
-    """First pass: every customer's gain and cost per action; then the best plan in budget."""
-    gains, costs = [], []
+    """First pass: every customer's gain and cost per action; then the best plan in budget.
+
+    Ties between customers go to the smaller customer id, then the earlier row (so the plan
+    does not depend on the row order when ids are distinct, as with --engine ray).
+    """
+    gains, costs, ids = [], [], []
     first_row = 0
     for batch in read_customer_batches(data, batch_rows):
         decisions = decide(batch, model, explain=False, source=source, first_row=first_row)
         gains.append(decisions.gain.astype(np.float32))
         costs.append(decisions.cost.astype(np.float32))
+        if model.bundle.roles.id is not None:
+            ids.append(customer_ids(batch, model.bundle.roles.id))
         first_row += batch.height
-    return allocate(np.concatenate(gains), np.concatenate(costs), budget)
+    keys = np.arange(first_row)
+    if ids:
+        tie_order = (
+            pl.DataFrame({"id": pl.concat(ids)})
+            .with_row_index("row")
+            .sort(["id", "row"])
+            .get_column("row")
+            .to_numpy()
+        )
+        keys[tie_order] = np.arange(first_row)
+    return allocate(np.concatenate(gains), np.concatenate(costs), budget, keys)
 
 
 # Text columns with few distinct values: dictionary-encoded in Parquet. Other columns (ids,

@@ -10,10 +10,8 @@ and sums reach the driver, never rows.
 from __future__ import annotations
 
 import glob
-import importlib.util
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,25 +19,59 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from aura_sentinel.errors import UsageError
+from aura_sentinel.budget import BudgetPlan, find_plan, total_costs, upgrade_candidates
+from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.io import atomic_folder, tidy
-from aura_sentinel.pipeline import ScoreSettings, ScoreSummary, ScoringModel, score_frame
+from aura_sentinel.pipeline import (
+    Decisions,
+    ScoreSettings,
+    ScoreSummary,
+    ScoringModel,
+    decide,
+    score_frame,
+)
+from aura_sentinel.schema import customer_ids
 
 _INSTALL = "install the extra: pip install 'aura-sentinel[ray]'"
 
 
 class BlockScorer:
-    """One Ray actor: the bundle loaded and verified once, then block after block scored."""
+    """One Ray actor: the bundle loaded and verified once, then block after block scored
+    (with a budget plan: each customer's action is the plan's)."""
 
-    def __init__(self, models: str, settings: ScoreSettings, source: str) -> None:
+    def __init__(
+        self, models: str, settings: ScoreSettings, source: str, plan: BudgetPlan | None = None
+    ) -> None:
         self.model = ScoringModel.load(Path(models))
         self.settings = settings
         self.source = source
+        self.plan = plan
 
     def __call__(self, block: Any) -> Any:
         frame = tidy(pl.DataFrame(pl.from_arrow(block)), Path(self.source))
-        results, _ = score_frame(frame, self.model, self.settings, self.source)
+        actions = None
+        if self.plan is not None:
+            plan, ids = self.plan, self._ids(frame)
+            actions = lambda decisions: plan.actions(*_gain_and_cost(decisions), ids)  # noqa: E731
+        results, _ = score_frame(frame, self.model, self.settings, self.source, actions=actions)
         return results.to_arrow()
+
+    def _ids(self, frame: pl.DataFrame) -> pl.Series:
+        return customer_ids(frame, str(self.model.bundle.roles.id))
+
+
+class BlockCosts(BlockScorer):
+    """One Ray actor for the budget's first pass: each customer's id, and gain and cost per
+    action, as the single-process command keeps them (float32)."""
+
+    def __call__(self, block: Any) -> Any:
+        frame = tidy(pl.DataFrame(pl.from_arrow(block)), Path(self.source))
+        gain, cost = _gain_and_cost(decide(frame, self.model, False, self.source))
+        return {"key": self._ids(frame).to_numpy(), "gain": gain, "cost": cost}
+
+
+def _gain_and_cost(decisions: Decisions) -> tuple[Any, Any]:
+    return decisions.gain.astype(np.float32), decisions.cost.astype(np.float32)
 
 
 def score_on_ray(
@@ -48,9 +80,16 @@ def score_on_ray(
     out: Path,
     settings: ScoreSettings,
     address: str | None = None,
+    budget: float | None = None,
 ) -> ScoreSummary:
-    """Score the Parquet file, folder or glob `data` on Ray and write Parquet files under `out`."""
+    """Score the Parquet file, folder or glob `data` on Ray and write Parquet files under `out`.
+
+    With a budget, two passes come first: the customers' gains and costs per action are computed
+    and kept on the cluster, and the plan is found from sums over their blocks (see `budget`).
+    """
     started = time.perf_counter()
+    if budget is not None and budget < 0:
+        raise UsageError("--budget", f"{budget} is negative", "give an amount of 0 or more")
     ray, ray_data = _import_ray()
     files = _parquet_inputs(data)
     model = ScoringModel.load(models)  # verified on the driver too: a bad bundle fails at once
@@ -70,21 +109,91 @@ def score_on_ray(
             logging_level=logging.ERROR,
         )
     ray_data.DataContext.get_current().enable_progress_bars = False
-    scored = (
-        ray_data.read_parquet([str(path) for path in files])
-        .map_batches(
-            BlockScorer,
-            fn_constructor_args=(str(models), settings, data),
+    customers = ray_data.read_parquet([str(path) for path in files])
+    plan, unconstrained = None, (np.zeros(1), np.zeros(1))
+    if budget is not None:
+        costs = customers.map_batches(
+            BlockCosts,
+            fn_constructor_args=(str(models), ScoreSettings(explain=False), data),
             batch_format="pyarrow",
             compute=ray_data.ActorPoolStrategy(min_size=1),
-        )
-        .materialize()
-    )
+        ).materialize()
+        _refuse_repeated_ids(costs, data)
+        plan = _find_plan(costs, budget)
+        unconstrained = _totals(costs, np.zeros(1))
+    scored = customers.map_batches(
+        BlockScorer,
+        fn_constructor_args=(str(models), settings, data, plan),
+        batch_format="pyarrow",
+        compute=ray_data.ActorPoolStrategy(min_size=1),
+    ).materialize()
     with atomic_folder(out) as staging:
         scored.write_parquet(str(staging))
     summary = _summary(scored, model, data, models, out, settings)
+    summary.budget = budget
+    summary.unconstrained_cost, summary.unconstrained_gain = (
+        float(total[0]) for total in unconstrained
+    )
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+# Every price one pass may visit: six halvings of the bisection at once (63 prices).
+_HALVINGS_PER_PASS = 6
+_CANDIDATE_SCHEMA = {
+    "key": pl.String,
+    "action": pl.Int64,
+    "ratio": pl.Float64,
+    "extra_cost": pl.Float64,
+}
+
+
+def _find_plan(costs: Any, budget: float) -> BudgetPlan:
+    """The budget plan from sums over blocks; the customers' rows never leave the cluster."""
+
+    def candidates_at(plan: BudgetPlan, left: float) -> pl.DataFrame:
+        rows = costs.map_batches(
+            _block_candidates, fn_kwargs={"plan": plan, "left": left}, batch_size=None
+        ).take_all()
+        return pl.DataFrame(rows, schema=_CANDIDATE_SCHEMA)
+
+    return find_plan(
+        lambda prices: _totals(costs, prices)[0], candidates_at, budget, _HALVINGS_PER_PASS
+    )
+
+
+def _totals(costs: Any, prices: Any) -> tuple[Any, Any]:
+    """Total cost and total gain of the best actions at each price, summed over the blocks."""
+    partial = costs.map_batches(
+        _block_totals, fn_kwargs={"prices": prices}, batch_format="numpy", batch_size=None
+    ).take_all()
+    return (
+        np.sum([row["cost"] for row in partial], axis=0),
+        np.sum([row["gain"] for row in partial], axis=0),
+    )
+
+
+def _block_totals(block: dict[str, Any], prices: Any) -> dict[str, Any]:
+    cost, gain = total_costs(block["gain"], block["cost"], prices)
+    return {"cost": cost[None, :], "gain": gain[None, :]}
+
+
+def _block_candidates(block: dict[str, Any], plan: BudgetPlan, left: float) -> Any:
+    keys = block["key"]
+    actions = plan.actions(block["gain"], block["cost"], keys)
+    return upgrade_candidates(block["gain"], block["cost"], actions, keys, left).to_arrow()
+
+
+def _refuse_repeated_ids(costs: Any, data: str) -> None:
+    """The plan names customers by id across blocks, so ids must be unique."""
+    repeated = costs.groupby("key").count().filter(lambda row: row["count()"] > 1).take(1)
+    if repeated:
+        raise DataError(
+            data,
+            f"customer id '{repeated[0]['key']}' appears {repeated[0]['count()']} times, and "
+            "--budget with --engine ray tells customers apart by id",
+            "remove the repeated rows, or score with --engine local",
+        )
 
 
 def _import_ray() -> tuple[Any, Any]:
@@ -94,11 +203,6 @@ def _import_ray() -> tuple[Any, Any]:
         import ray.data
     except ImportError as error:
         raise UsageError("--engine ray", "Ray is not installed", _INSTALL) from error
-    if importlib.util.find_spec("aiohttp") is None:
-        # fsspec's HTTP filesystem cannot load without aiohttp. Ray probes it from several
-        # threads at once, and the racing imports fail with an error Ray does not expect;
-        # marking the module absent gives every thread the clean "not installed" Ray handles.
-        sys.modules.setdefault("fsspec.implementations.http", None)  # type: ignore[arg-type]
     return ray, ray.data
 
 
