@@ -34,7 +34,12 @@ def local_ray() -> Iterator[None]:
 def parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """4,000 customers in four Parquet files of different sizes, and the same rows in one file."""
     folder = tmp_path_factory.mktemp("parts")
-    table = generate_customers(4000, seed=13)
+    table = generate_customers(4000, seed=13).with_columns(  # a level training never saw
+        pl.when(pl.int_range(pl.len()) % 500 == 7)
+        .then(pl.lit("Three year"))
+        .otherwise(pl.col("Contract"))
+        .alias("Contract")
+    )
     for index, (start, stop) in enumerate([(0, 700), (700, 2100), (2100, 2600), (2600, 4000)]):
         table[start:stop].write_parquet(folder / f"part-{index}.parquet")
     whole = tmp_path_factory.mktemp("whole") / "customers.parquet"
@@ -59,6 +64,12 @@ def test_ray_gives_the_same_results_as_the_command(
     np.testing.assert_allclose(summary.action_costs, expected.action_costs)
     np.testing.assert_allclose(summary.action_gains, expected.action_gains)
     assert summary.probability_sum == pytest.approx(expected.probability_sum)
+    if explain:  # the global drivers, summed on the cluster
+        assert summary.driver_weight is not None and expected.driver_weight is not None
+        np.testing.assert_allclose(summary.driver_weight, expected.driver_weight, rtol=1e-9)
+    else:
+        assert summary.driver_weight is None
+    assert summary.unseen_levels == expected.unseen_levels == {"Contract": 8}
 
 
 @pytest.mark.parametrize("share", [0.05, 0.4])

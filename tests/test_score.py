@@ -147,10 +147,19 @@ def test_results_do_not_depend_on_batch_size(tmp_path: Path, table: pl.DataFrame
     assert whole.equals(batched)
 
 
-def test_results_do_not_depend_on_row_order(tmp_path: Path, table: pl.DataFrame) -> None:
-    forward = _score(tmp_path, table, name="a.parquet")
-    backward = _score(tmp_path, table.reverse(), name="b.parquet").reverse()
-    assert forward.equals(backward)
+@pytest.mark.parametrize("budget_share", [None, 0.05])
+def test_results_do_not_depend_on_row_order(
+    tmp_path: Path, table: pl.DataFrame, budget_share: float | None
+) -> None:
+    """Also under a budget: ties between customers go by id, not by place in the file."""
+    budget = None
+    if budget_share is not None:
+        budget = budget_share * _score(tmp_path, table).get_column("ActionCost").sum()
+    forward = _score(tmp_path, table, name="a.parquet", budget=budget)
+    shuffled = table.sample(fraction=1.0, shuffle=True, seed=3)
+    backward = _score(tmp_path, shuffled, name="b.parquet", budget=budget)
+    order = pl.DataFrame({"CustomerID": shuffled.get_column("customerID")})
+    assert backward.equals(order.join(forward, on="CustomerID", maintain_order="left"))
 
 
 def test_scoring_twice_gives_identical_bytes(tmp_path: Path, table: pl.DataFrame) -> None:

@@ -40,12 +40,18 @@ class BlockScorer:
     (with a budget plan: each customer's action is the plan's)."""
 
     def __init__(
-        self, models: str, settings: ScoreSettings, source: str, plan: BudgetPlan | None = None
+        self,
+        models: str,
+        settings: ScoreSettings,
+        source: str,
+        plan: BudgetPlan | None = None,
+        totals: Any = None,
     ) -> None:
         self.model = ScoringModel.load(Path(models))
         self.settings = settings
         self.source = source
         self.plan = plan
+        self.totals = totals
 
     def __call__(self, block: Any) -> Any:
         frame = tidy(pl.DataFrame(pl.from_arrow(block)), Path(self.source))
@@ -53,7 +59,16 @@ class BlockScorer:
         if self.plan is not None:
             plan, ids = self.plan, self._ids(frame)
             actions = lambda decisions: plan.actions(*_gain_and_cost(decisions), ids)  # noqa: E731
-        results, _ = score_frame(frame, self.model, self.settings, self.source, actions=actions)
+        results, decisions = score_frame(
+            frame, self.model, self.settings, self.source, actions=actions
+        )
+        if self.totals is not None:  # waited for, so all are in when the pass ends
+            weight = None
+            if decisions.contributions is not None:
+                weight = np.abs(decisions.contributions[:, :-1]).sum(axis=0, dtype=np.float64)
+            import ray
+
+            ray.get(self.totals.add.remote(weight, decisions.unseen))
         return results.to_arrow()
 
     def _ids(self, frame: pl.DataFrame) -> pl.Series:
@@ -68,6 +83,24 @@ class BlockCosts(BlockScorer):
         frame = tidy(pl.DataFrame(pl.from_arrow(block)), Path(self.source))
         gain, cost = _gain_and_cost(decide(frame, self.model, False, self.source))
         return {"key": self._ids(frame).to_numpy(), "gain": gain, "cost": cost}
+
+
+class BlockTotals:
+    """A Ray actor that adds up what the summary needs beyond the results' own columns: the
+    mean absolute contribution of each feature, and the unseen category levels."""
+
+    def __init__(self) -> None:
+        self.weight: Any = None
+        self.unseen: dict[str, int] = {}
+
+    def add(self, weight: Any, unseen: dict[str, int]) -> None:
+        if weight is not None:
+            self.weight = weight if self.weight is None else self.weight + weight
+        for name, count in unseen.items():
+            self.unseen[name] = self.unseen.get(name, 0) + count
+
+    def result(self) -> tuple[Any, dict[str, int]]:
+        return self.weight, self.unseen
 
 
 def _gain_and_cost(decisions: Decisions) -> tuple[Any, Any]:
@@ -121,15 +154,17 @@ def score_on_ray(
         _refuse_repeated_ids(costs, data)
         plan = _find_plan(costs, budget)
         unconstrained = _totals(costs, np.zeros(1))
+    totals = ray.remote(BlockTotals).remote()
     scored = customers.map_batches(
         BlockScorer,
-        fn_constructor_args=(str(models), settings, data, plan),
+        fn_constructor_args=(str(models), settings, data, plan, totals),
         batch_format="pyarrow",
         compute=ray_data.ActorPoolStrategy(min_size=1),
     ).materialize()
     with atomic_folder(out) as staging:
         scored.write_parquet(str(staging))
     summary = _summary(scored, model, data, models, out, settings)
+    summary.driver_weight, summary.unseen_levels = ray.get(totals.result.remote())
     summary.budget = budget
     summary.unconstrained_cost, summary.unconstrained_gain = (
         float(total[0]) for total in unconstrained
