@@ -82,7 +82,7 @@ def test_blocks_and_passes_of_six_halvings_give_the_same_plan(seed: int) -> None
         )
 
     plan = find_plan(
-        lambda prices: np.sum([total_costs(gain[b], cost[b], prices)[0] for b in blocks], axis=0),
+        lambda prices: np.sum([total_costs(gain[b], cost[b], prices) for b in blocks], axis=0),
         candidates_at,
         budget,
         depth=6,
@@ -96,7 +96,7 @@ def test_the_price_does_not_depend_on_halvings_per_pass() -> None:
     gain, cost = _problem(200, 5)
     budget = 0.2 * cost[np.arange(200), gain.argmax(axis=1)].sum()
     prices = {
-        depth: plan_budget(lambda p: total_costs(gain, cost, p)[0], budget, depth).price
+        depth: plan_budget(lambda p: total_costs(gain, cost, p), budget, depth).price
         for depth in (1, 2, 3, 6)
     }
     assert len(set(prices.values())) == 1, prices

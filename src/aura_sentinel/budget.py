@@ -77,7 +77,7 @@ def allocate(
     gain, cost = _as_float64(gain, cost)
     keys = np.arange(gain.shape[0], dtype=np.int64) if keys is None else keys
     plan = find_plan(
-        lambda prices: total_costs(gain, cost, prices)[0],
+        lambda prices: total_costs(gain, cost, prices),
         lambda plan, left: upgrade_candidates(
             gain, cost, plan.actions(gain, cost, keys), keys, left
         ),
@@ -158,17 +158,14 @@ def _midpoint_tree(low: float, high: float, depth: int) -> list[float]:
     return tree
 
 
-def total_costs(
-    gain: FloatMatrix, cost: FloatMatrix, prices: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Total cost and total gain of the customers' best actions at each price."""
+def total_costs(gain: FloatMatrix, cost: FloatMatrix, prices: FloatArray) -> FloatArray:
+    """Total cost of the customers' best actions at each price."""
     gain, cost = _as_float64(gain, cost)
-    costs, gains = np.zeros(len(prices)), np.zeros(len(prices))
+    totals = np.zeros(len(prices))
     for index, price in enumerate(prices):
         actions = best_at_price(gain, cost, float(price))
-        costs[index] = np.take_along_axis(cost, actions[:, None], axis=1).sum()
-        gains[index] = np.take_along_axis(gain, actions[:, None], axis=1).sum()
-    return costs, gains
+        totals[index] = np.take_along_axis(cost, actions[:, None], axis=1).sum()
+    return totals
 
 
 def best_at_price(gain: FloatMatrix, cost: FloatMatrix, price: float) -> IntArray:

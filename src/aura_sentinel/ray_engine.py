@@ -143,7 +143,7 @@ def score_on_ray(
         )
     ray_data.DataContext.get_current().enable_progress_bars = False
     customers = ray_data.read_parquet([str(path) for path in files])
-    plan, unconstrained = None, (np.zeros(1), np.zeros(1))
+    plan, unconstrained = None, (0.0, 0.0)
     if budget is not None:
         costs = customers.map_batches(
             BlockCosts,
@@ -153,7 +153,7 @@ def score_on_ray(
         ).materialize()
         _refuse_repeated_ids(costs, data)
         plan = _find_plan(costs, budget)
-        unconstrained = _totals(costs, np.zeros(1))
+        unconstrained = _unconstrained(costs)
     totals = ray.remote(BlockTotals).remote()
     scored = customers.map_batches(
         BlockScorer,
@@ -167,14 +167,15 @@ def score_on_ray(
     summary.driver_weight, summary.unseen_levels = ray.get(totals.result.remote())
     summary.budget = budget
     summary.unconstrained_cost, summary.unconstrained_gain = (
-        float(total[0]) for total in unconstrained
+        float(total) for total in unconstrained
     )
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-# Every price one pass may visit: six halvings of the bisection at once (63 prices).
-_HALVINGS_PER_PASS = 6
+# Halvings of the bisection per pass over the blocks: three (the 7 prices they may visit) trade
+# the number of passes against the work of each.
+_HALVINGS_PER_PASS = 3
 _CANDIDATE_SCHEMA = {
     "key": pl.String,
     "action": pl.Int64,
@@ -193,24 +194,38 @@ def _find_plan(costs: Any, budget: float) -> BudgetPlan:
         return pl.DataFrame(rows, schema=_CANDIDATE_SCHEMA)
 
     return find_plan(
-        lambda prices: _totals(costs, prices)[0], candidates_at, budget, _HALVINGS_PER_PASS
+        lambda prices: _block_sums(costs, _block_totals, prices=prices)["cost"],
+        candidates_at,
+        budget,
+        _HALVINGS_PER_PASS,
     )
 
 
-def _totals(costs: Any, prices: Any) -> tuple[Any, Any]:
-    """Total cost and total gain of the best actions at each price, summed over the blocks."""
+def _unconstrained(costs: Any) -> tuple[Any, Any]:
+    """What the plan without a budget would spend and gain, for the summary."""
+    sums = _block_sums(costs, _block_best)
+    return sums["cost"], sums["gain"]
+
+
+def _block_sums(costs: Any, per_block: Any, **arguments: Any) -> dict[str, Any]:
+    """Run `per_block` on every block and add up its one-row answers."""
     partial = costs.map_batches(
-        _block_totals, fn_kwargs={"prices": prices}, batch_format="numpy", batch_size=None
+        per_block, fn_kwargs=arguments, batch_format="numpy", batch_size=None
     ).take_all()
-    return (
-        np.sum([row["cost"] for row in partial], axis=0),
-        np.sum([row["gain"] for row in partial], axis=0),
-    )
+    return {name: np.sum([row[name] for row in partial], axis=0) for name in partial[0]}
 
 
 def _block_totals(block: dict[str, Any], prices: Any) -> dict[str, Any]:
-    cost, gain = total_costs(block["gain"], block["cost"], prices)
-    return {"cost": cost[None, :], "gain": gain[None, :]}
+    return {"cost": total_costs(block["gain"], block["cost"], prices)[None, :]}
+
+
+def _block_best(block: dict[str, Any]) -> dict[str, Any]:
+    gain, cost = block["gain"].astype(np.float64), block["cost"].astype(np.float64)
+    actions = BudgetPlan(price=None).actions(gain, cost, block["key"])[:, None]
+    return {
+        "cost": np.array([np.take_along_axis(cost, actions, axis=1).sum()]),
+        "gain": np.array([np.take_along_axis(gain, actions, axis=1).sum()]),
+    }
 
 
 def _block_candidates(block: dict[str, Any], plan: BudgetPlan, left: float) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -235,19 +236,22 @@ def bench_demo_data(workdir: Path) -> list[Result]:
 
 
 def bench_ray(workdir: Path) -> list[Result]:
-    """10M generated customers in 10 Parquet files: Ray Data against the single process."""
+    """10M generated customers in 10 Parquet files: Ray Data against the single process, with
+    the peak memory of each Ray worker (sampled from /proc while the command runs)."""
     rows, parts = 10_000_000, 10
+    whole = workdir / "ten_million.parquet"  # one draw, so the ids are unique across the parts
+    subprocess.run(cli("demo-data", "--rows", str(rows), "--out", str(whole)), check=True,
+                   capture_output=True)  # fmt: skip
     folder = workdir / "ten_million"
     folder.mkdir()
-    for part in range(parts):
-        subprocess.run(cli("demo-data", "--rows", str(rows // parts), "--seed", str(part),
-                           "--out", str(folder / f"part-{part}.parquet")),
-                       check=True, capture_output=True)  # fmt: skip
-    whole = workdir / "ten_million.parquet"
     subprocess.run([sys.executable, "-c", "import polars as pl, sys; "
-                    "pl.scan_parquet(sys.argv[1]).sink_parquet(sys.argv[2])",
-                    str(folder / "*.parquet"), str(whole)], check=True)  # fmt: skip
+                    "whole, folder, parts = sys.argv[1], sys.argv[2], int(sys.argv[3]); "
+                    "rows = pl.scan_parquet(whole).select(pl.len()).collect().item(); "
+                    "[pl.scan_parquet(whole).slice(part * rows // parts, rows // parts)"
+                    ".sink_parquet(f'{folder}/part-{part}.parquet') for part in range(parts)]",
+                    str(whole), str(folder), str(parts)], check=True)  # fmt: skip
     models = str(REPO / "models")
+    budget = ("--budget", "1000000")
     results = []
     for name, command in (
         ("single process", cli("score", str(whole), "--models", models, "--out",
@@ -255,17 +259,63 @@ def bench_ray(workdir: Path) -> list[Result]:
         ("Ray Data, local, 2 CPUs", cli("score", str(folder), "--engine", "ray", "--models",
                                         models, "--out", str(workdir / "ray_results"),
                                         "--no-explain", "--quiet")),
+        ("single process, --budget 1,000,000", cli("score", str(whole), "--models", models,
+                                                   "--out", str(workdir / "single_b.parquet"),
+                                                   "--no-explain", "--quiet", *budget)),
+        ("Ray Data, local, 2 CPUs, --budget 1,000,000", cli("score", str(folder), "--engine",
+                                                            "ray", "--models", models, "--out",
+                                                            str(workdir / "ray_budget"),
+                                                            "--no-explain", "--quiet", *budget)),
     ):  # fmt: skip
-        peak, seconds = peak_rss_and_seconds(command)
+        with WorkerMemory() as workers:
+            peak, seconds = peak_rss_and_seconds(command)
+        memory = f"peak RSS of the command {peak:,.0f} MB"
+        if workers.peaks:
+            memory += f", of each worker up to {max(workers.peaks.values()):,.0f} MB"
+            memory += f" ({len(workers.peaks)} workers)"
         results.append(
             Result(
                 f"score --no-explain, 10,000,000 rows, {name}",
-                f"{rows / seconds:,.0f} rows/s, peak RSS of the command {peak:,.0f} MB",
+                f"{rows / seconds:,.0f} rows/s, {memory}",
                 "",
                 True,
             )
         )
     return results
+
+
+class WorkerMemory:
+    """Peak resident memory (VmHWM) of every Ray worker process, sampled in the background."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> WorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            for status in Path("/proc").glob("[0-9]*/status"):
+                try:
+                    fields = dict(
+                        line.split(":", 1)
+                        for line in status.read_text().splitlines()
+                        if ":" in line
+                    )
+                    title = (status.parent / "cmdline").read_bytes().split(b"\0")[0]
+                except OSError:
+                    continue
+                if title.startswith(b"ray::") and "VmHWM" in fields:
+                    megabytes = int(fields["VmHWM"].split()[0]) / 1024
+                    pid = int(status.parent.name)
+                    self.peaks[pid] = max(self.peaks.get(pid, 0.0), megabytes)
 
 
 def main() -> None:
