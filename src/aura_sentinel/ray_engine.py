@@ -4,7 +4,8 @@ Ray Data reads the Parquet input in blocks; `map_batches` runs `score_frame` (th
 single-process command uses, so the two cannot drift) in actors that each load and verify the
 bundle once; the results are written as Parquet files under the output folder, which replaces any
 earlier results folder only when complete. The summary is aggregated on the cluster: only counts
-and sums reach the driver, never rows.
+and sums reach the driver, never rows. A budget plan is found the same way, from sums over blocks
+and, in each fill round, the few upgrades each block could take (see `budget.find_plan`).
 """
 
 from __future__ import annotations
