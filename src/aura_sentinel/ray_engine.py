@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from aura_sentinel.budget import BudgetPlan, find_plan, total_costs, upgrade_candidates
+from aura_sentinel.budget import (
+    BudgetPlan,
+    best_at_price,
+    find_plan,
+    total_costs,
+    upgrade_candidates,
+)
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.io import atomic_folder, tidy
 from aura_sentinel.pipeline import (
@@ -222,7 +228,7 @@ def _block_totals(block: dict[str, Any], prices: Any) -> dict[str, Any]:
 
 def _block_best(block: dict[str, Any]) -> dict[str, Any]:
     gain, cost = block["gain"].astype(np.float64), block["cost"].astype(np.float64)
-    actions = BudgetPlan(price=None).actions(gain, cost, block["key"])[:, None]
+    actions = best_at_price(gain, cost, 0.0)[:, None]
     return {
         "cost": np.array([np.take_along_axis(cost, actions, axis=1).sum()]),
         "gain": np.array([np.take_along_axis(gain, actions, axis=1).sum()]),
