@@ -25,6 +25,7 @@ def test_folds_hold_the_same_share_of_churners() -> None:
 def test_a_cheaper_candidate_within_noise_of_the_best_is_chosen() -> None:
     deep = Candidate(
         depth=6,
+        learning_rate=0.05,
         rounds=80,
         roc_auc=0.851,
         log_loss=0.41,
@@ -32,6 +33,7 @@ def test_a_cheaper_candidate_within_noise_of_the_best_is_chosen() -> None:
     )
     shallow = Candidate(
         depth=1,
+        learning_rate=0.05,
         rounds=500,
         roc_auc=0.850,
         log_loss=0.41,
@@ -43,6 +45,7 @@ def test_a_cheaper_candidate_within_noise_of_the_best_is_chosen() -> None:
 def test_a_clearly_worse_cheap_candidate_is_not_chosen() -> None:
     deep = Candidate(
         depth=4,
+        learning_rate=0.05,
         rounds=80,
         roc_auc=0.85,
         log_loss=0.41,
@@ -50,12 +53,33 @@ def test_a_clearly_worse_cheap_candidate_is_not_chosen() -> None:
     )
     poor = Candidate(
         depth=1,
+        learning_rate=0.05,
         rounds=50,
         roc_auc=0.80,
         log_loss=0.45,
         fold_roc_auc=(0.81, 0.79, 0.80, 0.805, 0.80),
     )
     assert choose_candidate([deep, poor]) == deep
+
+
+def test_a_larger_learning_rate_needing_fewer_trees_is_chosen_when_as_accurate() -> None:
+    careful = Candidate(
+        depth=1,
+        learning_rate=0.05,
+        rounds=400,
+        roc_auc=0.851,
+        log_loss=0.40,
+        fold_roc_auc=(0.85, 0.845, 0.852, 0.85, 0.851),
+    )
+    quick = Candidate(
+        depth=1,
+        learning_rate=0.2,
+        rounds=110,
+        roc_auc=0.850,
+        log_loss=0.40,
+        fold_roc_auc=(0.851, 0.844, 0.853, 0.849, 0.851),
+    )
+    assert choose_candidate([careful, quick]) == quick
 
 
 def test_model_learns_an_interaction_and_reports_out_of_fold_metrics() -> None:
@@ -66,6 +90,9 @@ def test_model_learns_an_interaction_and_reports_out_of_fold_metrics() -> None:
     settings = BoostingSettings(depths=(1, 3), max_rounds=400)
     result = train_churn_model(matrix, outcome, ["q", "q", "q"], folds=3, settings=settings)
     assert result.chosen.depth == 3
+    assert {(c.depth, c.learning_rate) for c in result.candidates} == {
+        (depth, rate) for depth in (1, 3) for rate in settings.learning_rates
+    }
     assert result.metrics["roc_auc"] > 0.7
     assert result.out_of_fold.shape == (2000,)
     assert result.booster.num_boosted_rounds() == result.chosen.rounds

@@ -83,12 +83,13 @@ def _churn_summary(console: Console, churn: ChurnSummary) -> None:
             f"retrain with --exclude '{escape(name)}'"
         )
 
-    candidates = Table(title="Tree depths tried (cross-validated)")
-    for header in ("depth", "trees", "ROC AUC", "log loss", ""):
+    candidates = Table(title="Tree depths and learning rates tried (cross-validated)")
+    for header in ("depth", "learning rate", "trees", "ROC AUC", "log loss", ""):
         candidates.add_column(header, justify="right" if header else "left")
     for candidate in churn.candidates:
         candidates.add_row(
             str(candidate.depth),
+            f"{candidate.learning_rate:g}",
             str(candidate.rounds),
             f"{candidate.roc_auc:.4f}",
             f"{candidate.log_loss:.4f}",

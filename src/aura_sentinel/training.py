@@ -178,10 +178,12 @@ def _train_churn(
             "file": CHURN_MODEL,
             "trees": result.chosen.rounds,
             "depth": result.chosen.depth,
+            "learning_rate": result.chosen.learning_rate,
             "leaves": _count_leaves(result.booster.get_dump()),
             "candidates": [
                 {
                     "depth": candidate.depth,
+                    "learning_rate": candidate.learning_rate,
                     "rounds": candidate.rounds,
                     "roc_auc": candidate.roc_auc,
                     "log_loss": candidate.log_loss,
