@@ -142,7 +142,7 @@ def _matches(customers: pl.DataFrame, name: str, rule: Callable[[pl.Expr], pl.Ex
     values = customers.get_column(name).unique().drop_nulls()
     text = pl.col(name).cast(pl.String).str.to_lowercase()
     holds = pl.DataFrame({name: values}).select(rule(text).fill_null(False)).to_series()
-    return pl.col(name).is_in(values.filter(holds)).fill_null(False)
+    return pl.col(name).is_in(values.filter(holds).to_list()).fill_null(False)
 
 
 def _contract(customers: pl.DataFrame) -> pl.Expr:
