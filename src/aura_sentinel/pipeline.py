@@ -180,27 +180,32 @@ def _top_drivers(
 ) -> pl.Series:
     """ "name=value; ..." of the (up to) three features pushing each customer's risk up most.
 
-    Text is made only for the chosen (customer, feature) pairs: per rank and feature, one
-    gather of the customers whose driver it is.
+    Text is made only for the chosen (customer, feature) pairs: the pairs are sorted by feature,
+    each feature's values are gathered and written once, and the texts are put back in place.
     """
     if contributions is None:
-        return pl.Series("TopDrivers", [None] * batch.height, dtype=pl.String)
+        return pl.repeat(None, batch.height, dtype=pl.String, eager=True).alias("TopDrivers")
     names = model.bundle.spec.names
-    per_feature = contributions[:, : len(names)]
-    top = np.argpartition(-per_feature, DRIVERS - 1, axis=1)[:, :DRIVERS]
-    order = np.argsort(-np.take_along_axis(per_feature, top, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
-    pushes_up = np.take_along_axis(per_feature, top, axis=1) > 0
-    ranked = []
-    for rank in range(DRIVERS):
-        texts = pl.Series(f"driver{rank}", [None] * batch.height, dtype=pl.String)
-        driver = np.where(pushes_up[:, rank], top[:, rank], -1)
-        for index, name in enumerate(names):
-            rows = np.flatnonzero(driver == index)
-            if rows.size:
-                values = as_text(batch.get_column(name).gather(rows)).fill_null("(blank)")
-                texts.scatter(rows, f"{name}=" + values)
-        ranked.append(texts)
+    remaining = contributions[:, : len(names)].copy()
+    rows = np.arange(batch.height)
+    # The smallest integer type that holds every feature index: NumPy sorts it by radix.
+    chosen = np.empty((batch.height, DRIVERS), dtype=np.min_scalar_type(-len(names)))
+    for rank in range(DRIVERS):  # the largest first; ties go to the earlier feature
+        best = remaining.argmax(axis=1)
+        chosen[:, rank] = np.where(remaining[rows, best] > 0, best, -1)
+        remaining[rows, best] = -np.inf
+    pairs = chosen.ravel()  # customer i's rank r at i * DRIVERS + r
+    by_feature = np.argsort(pairs, kind="stable")
+    starts = np.searchsorted(pairs[by_feature], np.arange(len(names) + 1))
+    pieces = [pl.repeat(None, int(starts[0]), dtype=pl.String, eager=True)]
+    for index, name in enumerate(names):
+        customers = by_feature[starts[index] : starts[index + 1]] // DRIVERS
+        values = as_text(batch.get_column(name).gather(customers)).fill_null("(blank)")
+        pieces.append(f"{name}=" + values)
+    in_place = np.empty_like(by_feature)
+    in_place[by_feature] = np.arange(by_feature.size)
+    texts = pl.concat(pieces)
+    ranked = [texts.gather(in_place[rank::DRIVERS]).alias(str(rank)) for rank in range(DRIVERS)]
     return (
         pl.DataFrame(ranked)
         .select(pl.concat_str(pl.all(), separator="; ", ignore_nulls=True).alias("TopDrivers"))
