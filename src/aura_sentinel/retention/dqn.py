@@ -154,9 +154,9 @@ def train_dqn(
     for iteration in range(config.iterations):
         epsilon = _epsilon(config, iteration)
         explore = rng.random(state.shape[0]) < epsilon
-        chosen = np.where(
-            explore, rng.integers(0, actions, state.shape[0]), greedy_actions(network, state)
-        )
+        with torch.no_grad():  # the few stepped customers in one pass (no block padding)
+            greedy = network(torch.from_numpy(state)).argmax(dim=1).numpy()
+        chosen = np.where(explore, rng.integers(0, actions, state.shape[0]), greedy)
         survival, expected_reward = simulator.current(state)
         next_state, _, churned = simulator.step(state, chosen, rng)
         charge = np.maximum(state[:, MONTHLY_CHARGES].astype(np.float64), 1e-6)
