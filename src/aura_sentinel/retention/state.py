@@ -17,8 +17,6 @@ Nothing here is random: every number comes from the customer's data or a documen
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -89,14 +87,14 @@ def build_state(
 
     frame = customers.select(
         pl.Series("churn_probability", np.asarray(churn_probability, dtype=np.float64)),
-        _contract(customers),
-        _internet(customers),
+        _contract(present),
+        _internet(present),
         number("tenure", DEFAULT_TENURE).clip(0.0),
         number("monthly_charges", DEFAULT_MONTHLY_CHARGES).clip(0.0),
         number("recent_interventions", 0.0).clip(0.0),
         number("days_since_contact", DEFAULT_DAYS_SINCE_CONTACT).clip(0.0),
         number("response_rate", response_prior).clip(0.0, 1.0),
-        _engagement(customers),
+        _engagement(present),
     )
     return np.ascontiguousarray(frame.to_numpy(order="c"), dtype=np.float32)
 
@@ -133,53 +131,42 @@ def _number(present: set[str], role: str, default: float) -> pl.Expr:
     return pl.col(name).cast(pl.Float64, strict=False).fill_nan(None).fill_null(default).alias(role)
 
 
-def _matches(customers: pl.DataFrame, name: str, rule: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
-    """Whether each customer's `name` satisfies `rule`, a test on its lower-case text.
-
-    The rule runs once per distinct value and customers are then matched by set membership:
-    a few values shared by many customers make this several times faster than text work per row.
-    """
-    values = customers.get_column(name).unique().drop_nulls()
-    text = pl.col(name).cast(pl.String).str.to_lowercase()
-    holds = pl.DataFrame({name: values}).select(rule(text).fill_null(False)).to_series()
-    return pl.col(name).is_in(values.filter(holds).to_list()).fill_null(False)
+def _text(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.String).str.to_lowercase()
 
 
-def _contract(customers: pl.DataFrame) -> pl.Expr:
+def _contract(present: set[str]) -> pl.Expr:
     name = SOURCE_COLUMNS["contract"]
-    if name not in customers.columns:
+    if name not in present:
         return pl.lit(0.0).alias("contract")
+    text = _text(name)
     return (
-        pl.when(_matches(customers, name, lambda text: text.str.contains("two|2")))
+        pl.when(text.str.contains("two|2"))
         .then(2.0)
-        .when(_matches(customers, name, lambda text: text.str.contains("one|1|year|annual")))
+        .when(text.str.contains("one|1|year|annual"))
         .then(1.0)
         .otherwise(0.0)
         .alias("contract")
     )
 
 
-def _no_internet(customers: pl.DataFrame, name: str) -> pl.Expr:
-    return _matches(customers, name, lambda text: text.is_in(["no", "none"]))
-
-
-def _internet(customers: pl.DataFrame) -> pl.Expr:
+def _internet(present: set[str]) -> pl.Expr:
     name = SOURCE_COLUMNS["internet_service"]
-    if name not in customers.columns:
+    if name not in present:
         return pl.lit(1.0).alias("internet_service")
+    text = _text(name)
     return (
-        pl.when(_matches(customers, name, lambda text: text.str.contains("fib")))
+        pl.when(text.str.contains("fib"))
         .then(2.0)
-        .when(_no_internet(customers, name))
+        .when(text.is_in(["no", "none"]))
         .then(0.0)
         .otherwise(1.0)
         .alias("internet_service")
     )
 
 
-def _engagement(customers: pl.DataFrame) -> pl.Expr:
+def _engagement(present: set[str]) -> pl.Expr:
     name = SOURCE_COLUMNS["engagement"]
-    present = set(customers.columns)
     if name in present:
         return (
             pl.col(name)
@@ -190,14 +177,9 @@ def _engagement(customers: pl.DataFrame) -> pl.Expr:
         )
     services = [service for service in ENGAGEMENT_SERVICES if service in present]
     internet = SOURCE_COLUMNS["internet_service"]
-    used = [
-        _matches(customers, service, lambda text: text == "yes").cast(pl.Float64)
-        for service in services
-    ]
+    used = [(_text(service) == "yes").fill_null(False).cast(pl.Float64) for service in services]
     if internet in present:
-        used.append(
-            (pl.col(internet).is_not_null() & ~_no_internet(customers, internet)).cast(pl.Float64)
-        )
+        used.append((~_text(internet).is_in(["no", "none"])).fill_null(False).cast(pl.Float64))
     if not used:
         return pl.lit(DEFAULT_ENGAGEMENT).alias("engagement")
     return (pl.sum_horizontal(used) / len(used)).alias("engagement")
