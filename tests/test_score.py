@@ -141,6 +141,36 @@ def test_top_drivers_name_features_that_push_risk_up(tmp_path: Path, table: pl.D
     assert set(names) <= set(ScoringModel.load(MODELS).bundle.spec.names)
 
 
+def test_top_drivers_are_the_largest_positive_contributions_in_order(
+    table: pl.DataFrame, model: ScoringModel
+) -> None:
+    """Against a row-by-row reference, with ties, blank values and rows with nothing pushing up."""
+    from aura_sentinel.pipeline import _top_drivers
+    from aura_sentinel.schema import as_text
+
+    names = model.bundle.spec.names
+    batch = table.head(400).with_columns(pl.col(names[0]).head(50).extend_constant(None, 350))
+    rng = np.random.default_rng(4)
+    contributions = rng.normal(size=(batch.height, len(names) + 1)).astype(np.float32)
+    contributions[:40] = -np.abs(contributions[:40])  # nothing pushes these customers' risk up
+    contributions[40:80, 1] = contributions[40:80, 0] = 5.0  # a tie: the earlier feature first
+    contributions[80:120, 2:] = -1.0  # only two candidates
+    texts = {name: as_text(batch.get_column(name)).to_list() for name in names}
+    expected = []
+    for row in range(batch.height):
+        pushing = sorted(
+            (-float(contributions[row, index]), index)
+            for index in range(len(names))
+            if contributions[row, index] > 0
+        )[:3]
+        parts = []
+        for _, index in pushing:
+            value = texts[names[index]][row]
+            parts.append(f"{names[index]}={'(blank)' if value is None else value}")
+        expected.append("; ".join(parts))
+    assert _top_drivers(batch, model, contributions).to_list() == expected
+
+
 def test_results_do_not_depend_on_batch_size(tmp_path: Path, table: pl.DataFrame) -> None:
     whole = _score(tmp_path, table, name="a.parquet")
     batched = _score(tmp_path, table, name="b.parquet", batch_rows=97)
