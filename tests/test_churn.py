@@ -13,6 +13,19 @@ from aura_sentinel.churn import (
 )
 
 
+def _candidate(
+    depth: int, learning_rate: float, rounds: int, fold_roc_auc: tuple[float, ...]
+) -> Candidate:
+    return Candidate(
+        depth=depth,
+        learning_rate=learning_rate,
+        rounds=rounds,
+        roc_auc=float(np.mean(fold_roc_auc)),
+        log_loss=0.41,
+        fold_roc_auc=fold_roc_auc,
+    )
+
+
 def test_folds_hold_the_same_share_of_churners() -> None:
     outcome = np.array([1.0] * 100 + [0.0] * 403, dtype=np.float32)
     folds = stratified_folds(outcome, 5, seed=1)
@@ -23,62 +36,20 @@ def test_folds_hold_the_same_share_of_churners() -> None:
 
 
 def test_a_cheaper_candidate_within_noise_of_the_best_is_chosen() -> None:
-    deep = Candidate(
-        depth=6,
-        learning_rate=0.05,
-        rounds=80,
-        roc_auc=0.851,
-        log_loss=0.41,
-        fold_roc_auc=(0.86, 0.84, 0.85, 0.855, 0.85),
-    )
-    shallow = Candidate(
-        depth=1,
-        learning_rate=0.05,
-        rounds=500,
-        roc_auc=0.850,
-        log_loss=0.41,
-        fold_roc_auc=(0.85, 0.845, 0.852, 0.85, 0.851),
-    )
+    deep = _candidate(6, 0.05, 80, (0.86, 0.84, 0.85, 0.855, 0.85))
+    shallow = _candidate(1, 0.05, 500, (0.85, 0.845, 0.852, 0.85, 0.851))
     assert choose_candidate([deep, shallow]) == shallow
 
 
 def test_a_clearly_worse_cheap_candidate_is_not_chosen() -> None:
-    deep = Candidate(
-        depth=4,
-        learning_rate=0.05,
-        rounds=80,
-        roc_auc=0.85,
-        log_loss=0.41,
-        fold_roc_auc=(0.86, 0.84, 0.85, 0.855, 0.85),
-    )
-    poor = Candidate(
-        depth=1,
-        learning_rate=0.05,
-        rounds=50,
-        roc_auc=0.80,
-        log_loss=0.45,
-        fold_roc_auc=(0.81, 0.79, 0.80, 0.805, 0.80),
-    )
+    deep = _candidate(4, 0.05, 80, (0.86, 0.84, 0.85, 0.855, 0.85))
+    poor = _candidate(1, 0.05, 50, (0.81, 0.79, 0.80, 0.805, 0.80))
     assert choose_candidate([deep, poor]) == deep
 
 
 def test_a_larger_learning_rate_needing_fewer_trees_is_chosen_when_as_accurate() -> None:
-    careful = Candidate(
-        depth=1,
-        learning_rate=0.05,
-        rounds=400,
-        roc_auc=0.851,
-        log_loss=0.40,
-        fold_roc_auc=(0.85, 0.845, 0.852, 0.85, 0.851),
-    )
-    quick = Candidate(
-        depth=1,
-        learning_rate=0.2,
-        rounds=110,
-        roc_auc=0.850,
-        log_loss=0.40,
-        fold_roc_auc=(0.851, 0.844, 0.853, 0.849, 0.851),
-    )
+    careful = _candidate(1, 0.05, 400, (0.85, 0.845, 0.852, 0.85, 0.851))
+    quick = _candidate(1, 0.2, 110, (0.851, 0.844, 0.853, 0.849, 0.851))
     assert choose_candidate([careful, quick]) == quick
 
 
