@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from aura_sentinel.demo import generate_customers
 from aura_sentinel.errors import DataError, UsageError
-from aura_sentinel.pipeline import ScoreSettings, ScoringModel, decide, score_file
+from aura_sentinel.pipeline import ScoreSettings, ScoringModel, assess, decide, score_file
 from aura_sentinel.retention.catalog import ActionCatalog
 
 from conftest import REPO, run_cli
@@ -91,7 +91,7 @@ def test_actions_and_costs_come_from_the_catalog(tmp_path: Path, table: pl.DataF
 
 
 def test_contributions_add_up_to_the_model_margin(model: ScoringModel, table: pl.DataFrame) -> None:
-    decisions = decide(table, model, explain=True, source="t")
+    decisions = decide(assess(table, model, explain=True, source="t"), model)
     assert decisions.contributions is not None
     margin = decisions.contributions.sum(axis=1, dtype=np.float64)
     spec = model.bundle.spec
@@ -111,7 +111,7 @@ def test_contributions_are_exact_shapley_values(model: ScoringModel, table: pl.D
     import xgboost as xgb
 
     assert model.stumps
-    decisions = decide(table, model, explain=True, source="t")
+    decisions = decide(assess(table, model, explain=True, source="t"), model)
     spec = model.bundle.spec
     data = xgb.DMatrix(
         spec.matrix(table, "t"), feature_types=spec.xgboost_types, enable_categorical=True
@@ -274,6 +274,37 @@ def test_a_damaged_bundle_is_refused_with_one_line(tmp_path: Path, table: pl.Dat
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "SHA-256" in result.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_weights_that_do_not_fit_the_policy_are_refused_with_one_line(
+    tmp_path: Path, table: pl.DataFrame
+) -> None:
+    """The network is loaded in a thread while the first batches are assessed: its failure
+    still ends the command with one line, exit 2 and no output."""
+    import hashlib
+    import io
+    import json
+    import shutil
+
+    import torch
+
+    from aura_sentinel.retention.dqn import QNetwork
+
+    models = tmp_path / "models"
+    shutil.copytree(MODELS, models)
+    buffer = io.BytesIO()
+    torch.save(QNetwork(actions=6, hidden=8).state_dict(), buffer)  # the wrong width
+    (models / "policy.pt").write_bytes(buffer.getvalue())
+    manifest = json.loads((models / "bundle.json").read_text())
+    manifest["artifacts"]["policy.pt"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    (models / "bundle.json").write_text(json.dumps(manifest))
+    data = tmp_path / "in.csv"
+    table.head(50).write_csv(data)
+    out = tmp_path / "o.csv"
+    result = run_cli("score", str(data), "--models", str(models), "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "policy.pt" in result.stderr
+    assert not out.exists()
 
 
 def test_unseen_levels_are_scored_and_counted(tmp_path: Path, table: pl.DataFrame) -> None:

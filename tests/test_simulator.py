@@ -120,3 +120,42 @@ def test_state_uses_behaviour_columns_when_present() -> None:
     )
     state = build_state(frame, [0.3, 0.3], response_prior=0.3)
     np.testing.assert_allclose(state[:, 5:], [[2, 10, 0.9, 0.2], [0, 400, 0.05, 0.8]], rtol=1e-6)
+
+
+def test_state_from_level_codes_equals_the_state_from_text() -> None:
+    """Scoring passes the model matrix's level codes: the text rules then run per level. Blank
+    cells, levels the codes do not know, odd case and a category stored as numbers all give
+    what the rules give on the text itself."""
+    from aura_sentinel.features import FeatureColumn, FeatureSpec
+
+    frame = pl.DataFrame(
+        {
+            "Contract": ["Two year", "one YEAR", None, "2-year plan", "Month-to-month", "weird"],
+            "InternetService": ["Fiber optic", "NONE", None, "DSL", "fibre", "No"],
+            "PhoneService": ["Yes", "No", None, "YES", "maybe", "Yes"],
+            "StreamingTV": [1.0, 0.0, None, 1.0, 1.0, 0.0],
+            "tenure": [1, 2, 3, 4, 5, 6],
+        }
+    )
+    trained = pl.DataFrame(  # the levels training saw: not every level above
+        {
+            "Contract": ["Month-to-month", "Two year"],
+            "InternetService": ["DSL", "Fiber optic"],
+            "PhoneService": ["No", "Yes"],
+            "StreamingTV": ["0", "1"],
+        }
+    )
+    spec = FeatureSpec(
+        tuple(
+            FeatureColumn(name, "category", tuple(trained.get_column(name).to_list()))
+            for name in trained.columns
+        )
+    )
+    codes = spec.level_codes(frame, spec.matrix(frame, "t"))
+    assert set(codes) == {"Contract", "InternetService", "PhoneService"}  # text columns only
+    probability = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    from_codes = build_state(frame, probability, 0.3, codes)
+    from_text = build_state(frame, probability, 0.3)
+    np.testing.assert_array_equal(from_codes, from_text)
+    assert from_codes[:, 1].tolist() == [2, 1, 0, 2, 0, 0]
+    assert from_codes[:, 2].tolist() == [2, 0, 1, 1, 2, 0]

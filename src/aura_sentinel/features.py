@@ -36,6 +36,15 @@ class FeatureColumn:
 
 
 @dataclass(frozen=True)
+class LevelCodes:
+    """A text column coded by level: each row's index in `levels`, NaN for a blank cell or a
+    level training never saw (as in the model matrix)."""
+
+    levels: tuple[str, ...]
+    codes: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
 class FeatureSpec:
     """Ordered model inputs, category levels, and the columns left out with the reason why."""
 
@@ -68,6 +77,16 @@ class FeatureSpec:
         self._check_numbers(frame, source, first_row)
         encoded = frame.select(self._expression(column) for column in self.columns)
         return np.ascontiguousarray(encoded.to_numpy(order="c"), dtype=np.float32)
+
+    def level_codes(
+        self, frame: pl.DataFrame, matrix: npt.NDArray[np.float32]
+    ) -> dict[str, LevelCodes]:
+        """The text category columns of `frame` as coded in its model matrix, by name."""
+        return {
+            column.name: LevelCodes(column.levels, matrix[:, index])
+            for index, column in enumerate(self.columns)
+            if column.kind == "category" and frame.schema[column.name] == pl.String
+        }
 
     def unseen_levels(self, frame: pl.DataFrame, matrix: npt.NDArray[np.float32]) -> dict[str, int]:
         """How many rows of `frame` hold a category level that training never saw, per column.

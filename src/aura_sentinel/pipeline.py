@@ -1,18 +1,24 @@
 """Scoring: from a batch of customers to their retention plan, with no loop over customers.
 
-Per batch: one Polars select builds the feature matrix; one XGBoost call gives the exact per-row
-contributions, whose sum is the churn margin (so probabilities and explanations agree); the
-state matrix is built column-wise; one batched torch evaluation (in cache-sized blocks, see
-`q_values`) gives the Q-values of every customer.
+Per batch, two stages. `assess`: one Polars select builds the feature matrix; one XGBoost call
+gives the exact per-row contributions, whose sum is the churn margin (so probabilities and
+explanations agree); the state matrix is built column-wise. `decide`: one batched torch
+evaluation (in cache-sized blocks, see `q_values`) gives the Q-values of every customer.
 `score_frame` is the pure core (frame in, frame out); `score_file` streams a file through it.
+
+Importing torch takes about a second, so the policy network is loaded in a thread while the
+first batches are read and assessed (see `ScoringModel.load` and `_assessed_batches`).
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -20,23 +26,25 @@ import polars as pl
 import xgboost as xgb
 
 from aura_sentinel.budget import allocate
-from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle
+from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle, policy_weights
 from aura_sentinel.churn import only_stumps
 from aura_sentinel.errors import UsageError
 from aura_sentinel.io import atomic_write, read_customer_batches, sha256_file
 from aura_sentinel.record import RunRecord, record_path, write_record
 from aura_sentinel.results import RISK_LEVELS, neutralise_formulas
-from aura_sentinel.retention.config import PolicySettings
-from aura_sentinel.retention.dqn import QNetwork, q_values
-from aura_sentinel.retention.policy import load_policy, simulator_for
+from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.simulator import Simulator
 from aura_sentinel.retention.state import (
     SOURCE_COLUMNS,
+    StateMatrix,
     build_state,
     check_charges,
     monthly_charges,
 )
 from aura_sentinel.schema import as_text, customer_ids
+
+if TYPE_CHECKING:
+    from aura_sentinel.retention.dqn import QNetwork
 
 FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[int], None]
@@ -59,17 +67,48 @@ class ScoringModel:
     """Everything scoring needs, loaded and verified once."""
 
     bundle: Bundle
-    network: QNetwork
     policy: PolicySettings
     simulator: Simulator
     stumps: bool
     """Every tree has one split: exact contributions come from the cheap path attribution."""
+    network: Future[QNetwork]
+    """The policy's Q-network, loaded (with torch) in a thread; see `q_values`."""
 
     @classmethod
     def load(cls, path: Path) -> ScoringModel:
         bundle = load_bundle(path)
-        network, policy = load_policy(bundle)
-        return cls(bundle, network, policy, simulator_for(policy), only_stumps(bundle.booster))
+        weights = policy_weights(bundle)  # verified here, so a bad bundle fails at once
+        policy = PolicySettings.from_json(
+            bundle.manifest["policy"]["settings"], str(bundle.path / MANIFEST)
+        )
+        loader = ThreadPoolExecutor(max_workers=1)
+        network = loader.submit(_load_network, weights, policy, str(bundle.path / "policy.pt"))
+        loader.shutdown(wait=False)  # its thread ends once the network is loaded
+        return cls(bundle, policy, simulator_for(policy), only_stumps(bundle.booster), network)
+
+    def q_values(self, state: StateMatrix) -> npt.NDArray[np.float32]:
+        """The policy's Q-values for every customer; waits for the network to be loaded."""
+        from aura_sentinel.retention.dqn import q_values  # already imported with the network
+
+        return q_values(self.network.result(), state)
+
+
+def _load_network(weights: bytes, policy: PolicySettings, source: str) -> QNetwork:
+    from aura_sentinel.retention.policy import load_network  # imports torch
+
+    return load_network(weights, policy, source)
+
+
+@dataclass
+class Assessment:
+    """The churn model's view of one batch: everything scoring needs before the policy."""
+
+    batch: pl.DataFrame
+    first_row: int
+    probability: FloatArray
+    contributions: npt.NDArray[np.float32] | None
+    state: StateMatrix
+    unseen: dict[str, int]  # rows per category column with a level training never saw
 
 
 @dataclass
@@ -81,13 +120,13 @@ class Decisions:
     gain: FloatArray  # N x actions: expected gain over no action this month, in money
     value: FloatArray  # N x actions: expected discounted profit, in money
     cost: FloatArray  # N x actions
-    unseen: dict[str, int]  # rows per category column with a level training never saw
+    unseen: dict[str, int]
 
 
-def decide(
+def assess(
     batch: pl.DataFrame, model: ScoringModel, explain: bool, source: str, first_row: int = 0
-) -> Decisions:
-    """One XGBoost call and one batched torch evaluation for the whole batch."""
+) -> Assessment:
+    """One XGBoost call for the whole batch, and the customers' states."""
     spec = model.bundle.spec
     matrix = spec.matrix(batch, source, first_row)
     check_charges(batch, source, first_row)
@@ -101,18 +140,34 @@ def decide(
     else:
         contributions = None
         probability = np.asarray(model.bundle.booster.inplace_predict(matrix), dtype=np.float64)
-    state = build_state(batch, probability, model.policy.simulator.response_prior)
-    q = q_values(model.network, state).astype(np.float64)
-    charge = monthly_charges(batch)
-    lifetime = model.simulator.lifetime_value(state)
-    cost = np.asarray(model.policy.catalog.cost_shares)[None, :] * charge[:, None]
-    return Decisions(
+    return Assessment(
+        batch=batch,
+        first_row=first_row,
         probability=probability,
         contributions=contributions,
+        state=build_state(
+            batch,
+            probability,
+            model.policy.simulator.response_prior,
+            spec.level_codes(batch, matrix),
+        ),
+        unseen=spec.unseen_levels(batch, matrix),
+    )
+
+
+def decide(assessment: Assessment, model: ScoringModel) -> Decisions:
+    """One batched torch evaluation for the whole batch: each action's gain, value and cost."""
+    q = model.q_values(assessment.state).astype(np.float64)
+    charge = monthly_charges(assessment.batch)
+    lifetime = model.simulator.lifetime_value(assessment.state)
+    cost = np.asarray(model.policy.catalog.cost_shares)[None, :] * charge[:, None]
+    return Decisions(
+        probability=assessment.probability,
+        contributions=assessment.contributions,
         gain=(q - q[:, :1]) * charge[:, None],
         value=(q + lifetime[:, None]) * charge[:, None],
         cost=cost,
-        unseen=spec.unseen_levels(batch, matrix),
+        unseen=assessment.unseen,
     )
 
 
@@ -129,7 +184,18 @@ def score_frame(
     `actions` overrides the policy's choice (a budget plan) given the batch's decisions; by
     default each customer gets the action with the highest Q-value.
     """
-    decisions = decide(batch, model, settings.explain, source, first_row)
+    assessment = assess(batch, model, settings.explain, source, first_row)
+    return _results(assessment, model, settings, actions)
+
+
+def _results(
+    assessment: Assessment,
+    model: ScoringModel,
+    settings: ScoreSettings,
+    actions: Callable[[Decisions], npt.NDArray[np.int64]] | None,
+) -> tuple[pl.DataFrame, Decisions]:
+    batch, first_row = assessment.batch, assessment.first_row
+    decisions = decide(assessment, model)
     chosen = decisions.gain.argmax(axis=1) if actions is None else actions(decisions)
     rows = np.arange(batch.height)
     probability = decisions.probability
@@ -293,14 +359,13 @@ def score_file(
     )
 
     def scored_batches() -> Iterator[pl.DataFrame]:
-        first_row = 0
-        for batch in read_customer_batches(data, batch_rows):
-            actions = None if plan is None else _given(plan[first_row : first_row + batch.height])
-            results, decisions = score_frame(batch, model, settings, source, first_row, actions)
+        for assessment in _assessed_batches(data, model, settings.explain, source, batch_rows):
+            first_row, height = assessment.first_row, assessment.batch.height
+            actions = None if plan is None else _given(plan[first_row : first_row + height])
+            results, decisions = _results(assessment, model, settings, actions)
             summary.add(results, decisions)
-            first_row += batch.height
             if progress is not None:
-                progress(first_row)
+                progress(first_row + height)
             yield results
 
     def write(target: Path) -> None:
@@ -357,6 +422,25 @@ def _check_paths(
         raise UsageError(str(output), "is the input file", "write the results to another file")
 
 
+# Batches assessed ahead while the policy network is still loading: enough to fill the second
+# its import takes, few enough to keep memory bounded.
+_READ_AHEAD = 2
+
+
+def _assessed_batches(
+    data: Path, model: ScoringModel, explain: bool, source: str, batch_rows: int
+) -> Iterator[Assessment]:
+    """The file's batches in order, assessed; up to _READ_AHEAD of them ahead of the policy."""
+    pending: deque[Assessment] = deque()
+    first_row = 0
+    for batch in read_customer_batches(data, batch_rows):
+        pending.append(assess(batch, model, explain, source, first_row))
+        first_row += batch.height
+        while pending and (model.network.done() or len(pending) > _READ_AHEAD):
+            yield pending.popleft()
+    yield from pending
+
+
 def _given(actions: npt.NDArray[np.int64]) -> Callable[[Decisions], npt.NDArray[np.int64]]:
     return lambda _: actions
 
@@ -371,13 +455,13 @@ def _budget_plan(
     """
     gains, costs, ids = [], [], []
     first_row = 0
-    for batch in read_customer_batches(data, batch_rows):
-        decisions = decide(batch, model, explain=False, source=source, first_row=first_row)
+    for assessment in _assessed_batches(data, model, False, source, batch_rows):
+        decisions = decide(assessment, model)
         gains.append(decisions.gain.astype(np.float32))
         costs.append(decisions.cost.astype(np.float32))
         if model.bundle.roles.id is not None:
-            ids.append(customer_ids(batch, model.bundle.roles.id))
-        first_row += batch.height
+            ids.append(customer_ids(assessment.batch, model.bundle.roles.id))
+        first_row += assessment.batch.height
     keys = np.arange(first_row)
     if ids:
         tie_order = (

@@ -34,6 +34,7 @@ from aura_sentinel.pipeline import (
     ScoreSettings,
     ScoreSummary,
     ScoringModel,
+    assess,
     decide,
     score_frame,
 )
@@ -88,7 +89,9 @@ class BlockCosts(BlockScorer):
 
     def __call__(self, block: Any) -> Any:
         frame = tidy(pl.DataFrame(pl.from_arrow(block)), Path(self.source))
-        gain, cost = _gain_and_cost(decide(frame, self.model, False, self.source))
+        gain, cost = _gain_and_cost(
+            decide(assess(frame, self.model, False, self.source), self.model)
+        )
         return {"key": self._ids(frame).to_numpy(), "gain": gain, "cost": cost}
 
 

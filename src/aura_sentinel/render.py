@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -14,7 +15,9 @@ from rich.table import Table
 from aura_sentinel.churn import Progress as ProgressCallback
 from aura_sentinel.pipeline import ScoreSummary
 from aura_sentinel.retention.evaluation import POLICY_LABELS, PolicyEvaluation
-from aura_sentinel.training import ChurnSummary, TrainSummary
+
+if TYPE_CHECKING:  # training imports torch, which `score` loads off the main thread
+    from aura_sentinel.training import ChurnSummary, TrainSummary
 
 METRIC_READINGS = {
     "roc_auc": ("ROC AUC", "chance a churner is ranked above a stayer (0.5 = coin, 1 = perfect)"),

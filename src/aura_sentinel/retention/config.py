@@ -21,13 +21,50 @@ from typing import Any, TypeVar
 
 from aura_sentinel.errors import UsageError
 from aura_sentinel.retention.catalog import ActionCatalog
-from aura_sentinel.retention.dqn import DQNConfig
-from aura_sentinel.retention.simulator import SimulatorSettings
+from aura_sentinel.retention.simulator import Simulator, SimulatorSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyper-parameters of the retention DQN."""
+
+    hidden: int = 128
+    """Width of each hidden layer."""
+    learning_rate: float = 3e-3
+    """Adam step size at the start; it decays linearly to `final_learning_rate_share` of this."""
+    final_learning_rate_share: float = 0.02
+    """Share of the step size left at the last TD step: a small final step averages out the
+    noise of sampled batches, so the last weights are precise enough to separate close actions."""
+    iterations: int = 10_000
+    """Loop iterations: each steps every parallel customer once and takes one TD step. Many
+    small TD steps beat fewer large ones here: accuracy grows with the number of steps."""
+    parallel_customers: int = 256
+    """Simulated customers stepped together each iteration."""
+    batch_size: int = 512
+    """Transitions per TD step."""
+    buffer_size: int = 400_000
+    """Replay buffer capacity (transitions)."""
+    learning_starts: int = 50
+    """Iterations of pure collection before the first TD step."""
+    target_update_interval: int = 200
+    """TD steps between copies of the online network into the target network."""
+    epsilon_start: float = 1.0
+    """Exploration rate at the start (share of random actions)."""
+    epsilon_end: float = 0.1
+    """Exploration rate after the decay."""
+    epsilon_decay_fraction: float = 0.5
+    """Share of training over which exploration decays linearly."""
+    restart_probability: float = 0.05
+    """Chance per month that a simulated customer is replaced by a fresh one in a random
+    controllable state, so that training covers every reachable state, not one trajectory."""
+    seed: int = 42
+    """Seed for the network, exploration and sampling: same data and seed, same weights."""
+
 
 Settings = TypeVar("Settings", ActionCatalog, SimulatorSettings, DQNConfig)
 
@@ -64,6 +101,10 @@ class PolicySettings:
             )
         except ValueError as exc:
             raise UsageError(source, str(exc), "correct the policy settings") from exc
+
+
+def simulator_for(settings: PolicySettings) -> Simulator:
+    return Simulator(settings=settings.simulator, catalog=settings.catalog)
 
 
 def load_policy_config(path: Path | None) -> PolicySettings:

@@ -1,8 +1,9 @@
 """Double DQN for the retention policy, in the spirit of CleanRL's single-file DQN.
 
-Read top to bottom: the hyper-parameters, the Q-network, then `train_dqn`, one loop that steps a
-batch of simulated customers, stores their transitions in a replay buffer, and takes TD steps
-against a target network. The oracle never teaches: it only examines the result (`evaluation.py`).
+Read top to bottom: the Q-network, then `train_dqn` (its hyper-parameters are `DQNConfig`), one
+loop that steps a batch of simulated customers, stores their transitions in a replay buffer, and
+takes TD steps against a target network. The oracle never teaches: it only examines the result
+(`evaluation.py`).
 
 Rewards are divided by the customer's monthly charge before learning: the simulator is linear in
 the charge, so the best action does not depend on it, and one scale suits every customer. The
@@ -13,54 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import nn
 
+from aura_sentinel.retention.config import DQNConfig
 from aura_sentinel.retention.simulator import Simulator
 from aura_sentinel.retention.state import MONTHLY_CHARGES, STATE_COLUMNS, StateMatrix
 
 Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class DQNConfig:
-    """Hyper-parameters of the retention DQN."""
-
-    hidden: int = 128
-    """Width of each hidden layer."""
-    learning_rate: float = 3e-3
-    """Adam step size at the start; it decays linearly to `final_learning_rate_share` of this."""
-    final_learning_rate_share: float = 0.02
-    """Share of the step size left at the last TD step: a small final step averages out the
-    noise of sampled batches, so the last weights are precise enough to separate close actions."""
-    iterations: int = 10_000
-    """Loop iterations: each steps every parallel customer once and takes one TD step. Many
-    small TD steps beat fewer large ones here: accuracy grows with the number of steps."""
-    parallel_customers: int = 256
-    """Simulated customers stepped together each iteration."""
-    batch_size: int = 512
-    """Transitions per TD step."""
-    buffer_size: int = 400_000
-    """Replay buffer capacity (transitions)."""
-    learning_starts: int = 50
-    """Iterations of pure collection before the first TD step."""
-    target_update_interval: int = 200
-    """TD steps between copies of the online network into the target network."""
-    epsilon_start: float = 1.0
-    """Exploration rate at the start (share of random actions)."""
-    epsilon_end: float = 0.1
-    """Exploration rate after the decay."""
-    epsilon_decay_fraction: float = 0.5
-    """Share of training over which exploration decays linearly."""
-    restart_probability: float = 0.05
-    """Chance per month that a simulated customer is replaced by a fresh one in a random
-    controllable state, so that training covers every reachable state, not one trajectory."""
-    seed: int = 42
-    """Seed for the network, exploration and sampling: same data and seed, same weights."""
 
 
 class QNetwork(nn.Module):

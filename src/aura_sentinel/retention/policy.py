@@ -12,12 +12,10 @@ import numpy.typing as npt
 import polars as pl
 import torch
 
-from aura_sentinel.bundle import MANIFEST, Bundle, policy_weights
 from aura_sentinel.errors import BundleError
-from aura_sentinel.retention.config import PolicySettings
+from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.dqn import QNetwork, greedy_actions, train_dqn
 from aura_sentinel.retention.evaluation import PolicyEvaluation, evaluate
-from aura_sentinel.retention.simulator import Simulator
 from aura_sentinel.retention.state import STATE_COLUMNS, StateMatrix, build_state
 
 Progress = Callable[[float, str], None]
@@ -35,10 +33,6 @@ class TrainedPolicy:
         buffer = io.BytesIO()
         torch.save(self.network.state_dict(), buffer)
         return buffer.getvalue()
-
-
-def simulator_for(settings: PolicySettings) -> Simulator:
-    return Simulator(settings=settings.simulator, catalog=settings.catalog)
 
 
 def customer_states(
@@ -91,12 +85,3 @@ def load_network(weights: bytes, settings: PolicySettings, source: str) -> QNetw
         ) from exc
     network.eval()
     return network
-
-
-def load_policy(bundle: Bundle) -> tuple[QNetwork, PolicySettings]:
-    """The bundle's verified policy network and the settings it was trained with."""
-    weights = policy_weights(bundle)
-    settings = PolicySettings.from_json(
-        bundle.manifest["policy"]["settings"], str(bundle.path / MANIFEST)
-    )
-    return load_network(weights, settings, str(bundle.path / "policy.pt")), settings

@@ -17,11 +17,14 @@ Nothing here is random: every number comes from the customer's data or a documen
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from aura_sentinel.errors import DataError
+from aura_sentinel.features import LevelCodes
 
 STATE_COLUMNS = (
     "churn_probability",
@@ -77,24 +80,34 @@ DEFAULT_ENGAGEMENT = 0.5
 
 
 def build_state(
-    customers: pl.DataFrame, churn_probability: npt.ArrayLike, response_prior: float
+    customers: pl.DataFrame,
+    churn_probability: npt.ArrayLike,
+    response_prior: float,
+    coded: Mapping[str, LevelCodes] | None = None,
 ) -> StateMatrix:
-    """The N x 9 float32 state matrix, column by column with Polars expressions."""
+    """The N x 9 float32 state matrix, column by column with Polars expressions.
+
+    `coded` holds text columns already coded by level (the churn model's matrix): their text
+    rules are then applied to the few levels, not to every cell (same values, less work).
+    """
     present = set(customers.columns)
+    rules = _TextRules(customers, coded or {})
 
     def number(role: str, default: float) -> pl.Expr:
         return _number(present, role, default)
 
     frame = customers.select(
         pl.Series("churn_probability", np.asarray(churn_probability, dtype=np.float64)),
-        _contract(present),
-        _internet(present),
+        rules.apply(SOURCE_COLUMNS["contract"], _contract, default=0.0).alias("contract"),
+        rules.apply(SOURCE_COLUMNS["internet_service"], _internet, default=1.0).alias(
+            "internet_service"
+        ),
         number("tenure", DEFAULT_TENURE).clip(0.0),
         number("monthly_charges", DEFAULT_MONTHLY_CHARGES).clip(0.0),
         number("recent_interventions", 0.0).clip(0.0),
         number("days_since_contact", DEFAULT_DAYS_SINCE_CONTACT).clip(0.0),
         number("response_rate", response_prior).clip(0.0, 1.0),
-        _engagement(present),
+        _engagement(present, rules),
     )
     return np.ascontiguousarray(frame.to_numpy(order="c"), dtype=np.float32)
 
@@ -131,41 +144,66 @@ def _number(present: set[str], role: str, default: float) -> pl.Expr:
     return pl.col(name).cast(pl.Float64, strict=False).fill_nan(None).fill_null(default).alias(role)
 
 
-def _text(name: str) -> pl.Expr:
-    return pl.col(name).cast(pl.String).str.to_lowercase()
+class _TextRules:
+    """Applies a rule for text (a Polars expression on a String column) to a table's column."""
+
+    def __init__(self, customers: pl.DataFrame, coded: Mapping[str, LevelCodes]) -> None:
+        self.customers = customers
+        self.coded = coded
+
+    def apply(self, name: str, rule: Rule, default: float) -> pl.Expr:
+        """The rule's value for every customer; `default` when the table has no such column."""
+        if name not in self.customers.columns:
+            return pl.lit(default, dtype=pl.Float64)
+        text = self.customers.get_column(name)
+        coded = self.coded.get(name)
+        if coded is None or text.dtype != pl.String:
+            return rule(pl.col(name).cast(pl.String)).cast(pl.Float64)
+        # One value per level, plus one for a blank; then each customer's by its level's code.
+        levels = pl.Series(name, [*coded.levels, None], dtype=pl.String)
+        table = pl.select(rule(pl.lit(levels)).cast(pl.Float64)).to_series().to_numpy()
+        index = np.where(np.isnan(coded.codes), len(coded.levels), coded.codes).astype(np.intp)
+        values = table[index]
+        unseen = np.isnan(coded.codes) & text.is_not_null().to_numpy()
+        if unseen.any():  # a level the codes do not know: the rule reads its text
+            values[unseen] = pl.select(rule(pl.lit(text.filter(unseen)))).to_series().to_numpy()
+        return pl.lit(pl.Series(name, values, dtype=pl.Float64))
 
 
-def _contract(present: set[str]) -> pl.Expr:
-    name = SOURCE_COLUMNS["contract"]
-    if name not in present:
-        return pl.lit(0.0).alias("contract")
-    text = _text(name)
+Rule = Callable[[pl.Expr], pl.Expr]
+
+
+def _contract(text: pl.Expr) -> pl.Expr:
+    lower = text.str.to_lowercase()
     return (
-        pl.when(text.str.contains("two|2"))
+        pl.when(lower.str.contains("two|2"))
         .then(2.0)
-        .when(text.str.contains("one|1|year|annual"))
+        .when(lower.str.contains("one|1|year|annual"))
         .then(1.0)
         .otherwise(0.0)
-        .alias("contract")
     )
 
 
-def _internet(present: set[str]) -> pl.Expr:
-    name = SOURCE_COLUMNS["internet_service"]
-    if name not in present:
-        return pl.lit(1.0).alias("internet_service")
-    text = _text(name)
+def _internet(text: pl.Expr) -> pl.Expr:
+    lower = text.str.to_lowercase()
     return (
-        pl.when(text.str.contains("fib"))
+        pl.when(lower.str.contains("fib"))
         .then(2.0)
-        .when(text.is_in(["no", "none"]))
+        .when(lower.is_in(["no", "none"]))
         .then(0.0)
         .otherwise(1.0)
-        .alias("internet_service")
     )
 
 
-def _engagement(present: set[str]) -> pl.Expr:
+def _uses_service(text: pl.Expr) -> pl.Expr:
+    return (text.str.to_lowercase() == "yes").fill_null(False)
+
+
+def _has_internet(text: pl.Expr) -> pl.Expr:
+    return (~text.str.to_lowercase().is_in(["no", "none"])).fill_null(False)
+
+
+def _engagement(present: set[str], rules: _TextRules) -> pl.Expr:
     name = SOURCE_COLUMNS["engagement"]
     if name in present:
         return (
@@ -175,11 +213,14 @@ def _engagement(present: set[str]) -> pl.Expr:
             .clip(0.0, 1.0)
             .alias("engagement")
         )
-    services = [service for service in ENGAGEMENT_SERVICES if service in present]
+    used = [
+        rules.apply(service, _uses_service, 0.0)
+        for service in ENGAGEMENT_SERVICES
+        if service in present
+    ]
     internet = SOURCE_COLUMNS["internet_service"]
-    used = [(_text(service) == "yes").fill_null(False).cast(pl.Float64) for service in services]
     if internet in present:
-        used.append((~_text(internet).is_in(["no", "none"])).fill_null(False).cast(pl.Float64))
+        used.append(rules.apply(internet, _has_internet, 0.0))
     if not used:
         return pl.lit(DEFAULT_ENGAGEMENT).alias("engagement")
     return (pl.sum_horizontal(used) / len(used)).alias("engagement")
