@@ -75,7 +75,7 @@ class FeatureSpec:
                 "score a table with the same columns as the training table",
             )
         self._check_numbers(frame, source, first_row)
-        encoded = frame.select(self._expression(column) for column in self.columns)
+        encoded = frame.select(self._expression(frame, column) for column in self.columns)
         return np.ascontiguousarray(encoded.to_numpy(order="c"), dtype=np.float32)
 
     def level_codes(
@@ -104,15 +104,16 @@ class FeatureSpec:
                     counts[column.name] = unseen
         return counts
 
-    def _expression(self, column: FeatureColumn) -> pl.Expr:
+    def _expression(self, frame: pl.DataFrame, column: FeatureColumn) -> pl.Expr:
         if column.kind == "number":
             return pl.col(column.name).cast(pl.Float32, strict=False)
+        # Category values as text, whatever type the file gave them (1.0 from a sheet -> "1").
+        values = frame.get_column(column.name)
+        text = pl.col(column.name) if values.dtype == pl.String else pl.lit(as_text(values))
         codes = list(range(len(column.levels)))
-        return (
-            _as_text_expr(column.name)
-            .replace_strict(list(column.levels), codes, default=None, return_dtype=pl.Float32)
-            .alias(column.name)
-        )
+        return text.replace_strict(
+            list(column.levels), codes, default=None, return_dtype=pl.Float32
+        ).alias(column.name)
 
     def _check_numbers(self, frame: pl.DataFrame, source: str, first_row: int) -> None:
         """Refuse text that is not a number, or an infinite number, in a number column.
@@ -185,11 +186,6 @@ def fit_feature_spec(features: pl.DataFrame, source: str) -> FeatureSpec:
             "give a table with columns that describe customers",
         )
     return FeatureSpec(columns=tuple(columns), dropped=tuple(dropped))
-
-
-def _as_text_expr(name: str) -> pl.Expr:
-    """Category values as text, whatever type the file gave them (1.0 from a sheet -> "1")."""
-    return pl.col(name).map_batches(as_text, return_dtype=pl.String)
 
 
 def _as_list(value: object) -> list[object]:

@@ -72,13 +72,16 @@ class PolicyEvaluation:
     differs_from_no_action: float
 
     def to_json(self) -> dict[str, object]:
+        """The record for bundle.json, to 6 decimals: the exact evaluation solves linear systems,
+        whose last bits differ between CPUs, and the same data and seed must give the same
+        bundle bytes on any machine."""
         return {
             "customers": self.customers,
-            "value_per_customer": self.values,
-            "gain_ratio": self.gain_ratio,
-            "optimal_action_match": self.optimal_match,
-            "optimal_differs_from_myopic": self.differs_from_myopic,
-            "optimal_differs_from_no_action": self.differs_from_no_action,
+            "value_per_customer": {name: _rounded(value) for name, value in self.values.items()},
+            "gain_ratio": _rounded(self.gain_ratio),
+            "optimal_action_match": _rounded(self.optimal_match),
+            "optimal_differs_from_myopic": _rounded(self.differs_from_myopic),
+            "optimal_differs_from_no_action": _rounded(self.differs_from_no_action),
         }
 
     @classmethod
@@ -113,3 +116,7 @@ def evaluate(simulator: Simulator, state: StateMatrix, dqn: Policy) -> PolicyEva
         differs_from_myopic=float(np.mean(baselines["myopic"](state) != optimal_action)),
         differs_from_no_action=float(np.mean(optimal_action != 0)),
     )
+
+
+def _rounded(value: float) -> float:
+    return round(value, 6)
