@@ -144,12 +144,20 @@ def test_top_drivers_name_features_that_push_risk_up(tmp_path: Path, table: pl.D
 def test_top_drivers_are_the_largest_positive_contributions_in_order(
     table: pl.DataFrame, model: ScoringModel
 ) -> None:
-    """Against a row-by-row reference, with ties, blank values and rows with nothing pushing up."""
+    """Against a row-by-row reference, with ties, blank values, levels training never saw and
+    rows with nothing pushing up; from the text, and from the columns' level codes."""
     from aura_sentinel.pipeline import _top_drivers
     from aura_sentinel.schema import as_text
 
-    names = model.bundle.spec.names
-    batch = table.head(400).with_columns(pl.col(names[0]).head(50).extend_constant(None, 350))
+    spec = model.bundle.spec
+    names = spec.names
+    batch = table.head(400).with_columns(
+        pl.col(names[0]).head(50).extend_constant(None, 350),
+        pl.when(pl.int_range(pl.len()) % 3 == 0)
+        .then(pl.lit("Three year"))
+        .otherwise(pl.col("Contract"))
+        .alias("Contract"),
+    )
     rng = np.random.default_rng(4)
     contributions = rng.normal(size=(batch.height, len(names) + 1)).astype(np.float32)
     contributions[:40] = -np.abs(contributions[:40])  # nothing pushes these customers' risk up
@@ -168,7 +176,11 @@ def test_top_drivers_are_the_largest_positive_contributions_in_order(
             value = texts[names[index]][row]
             parts.append(f"{names[index]}={'(blank)' if value is None else value}")
         expected.append("; ".join(parts))
-    assert _top_drivers(batch, model, contributions).to_list() == expected
+    assert any("Contract=Three year" in text for text in expected)
+    levels = spec.level_codes(batch, spec.matrix(batch, "t"))
+    assert {names[0], "Contract"} <= set(levels)
+    assert _top_drivers(batch, model, contributions, levels).to_list() == expected
+    assert _top_drivers(batch, model, contributions, {}).to_list() == expected
 
 
 def test_results_do_not_depend_on_batch_size(tmp_path: Path, table: pl.DataFrame) -> None:

@@ -29,6 +29,7 @@ from aura_sentinel.budget import allocate
 from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle, policy_weights
 from aura_sentinel.churn import only_stumps
 from aura_sentinel.errors import UsageError
+from aura_sentinel.features import LevelCodes
 from aura_sentinel.io import atomic_write, read_customer_batches, sha256_file
 from aura_sentinel.record import RunRecord, record_path, write_record
 from aura_sentinel.results import RISK_LEVELS, neutralise_formulas
@@ -107,6 +108,7 @@ class Assessment:
     first_row: int
     probability: FloatArray
     contributions: npt.NDArray[np.float32] | None
+    levels: dict[str, LevelCodes]  # the text category columns as coded in the model matrix
     state: StateMatrix
     unseen: dict[str, int]  # rows per category column with a level training never saw
 
@@ -140,17 +142,14 @@ def assess(
     else:
         contributions = None
         probability = np.asarray(model.bundle.booster.inplace_predict(matrix), dtype=np.float64)
+    levels = spec.level_codes(batch, matrix)
     return Assessment(
         batch=batch,
         first_row=first_row,
         probability=probability,
         contributions=contributions,
-        state=build_state(
-            batch,
-            probability,
-            model.policy.simulator.response_prior,
-            spec.level_codes(batch, matrix),
-        ),
+        levels=levels,
+        state=build_state(batch, probability, model.policy.simulator.response_prior, levels),
         unseen=spec.unseen_levels(batch, matrix),
     )
 
@@ -218,7 +217,7 @@ def _results(
             pl.Series("ExpectedValue", decisions.value[rows, chosen]),
             pl.Series("ExpectedGain", decisions.gain[rows, chosen]),
             _role_text(batch, SOURCE_COLUMNS["contract"], "Contract"),
-            _top_drivers(batch, model, decisions.contributions),
+            _top_drivers(batch, model, decisions.contributions, assessment.levels),
         ]
     )
     if roles.target in batch.columns:
@@ -242,12 +241,16 @@ def _role_text(batch: pl.DataFrame, source_name: str, name: str) -> pl.Series:
 
 
 def _top_drivers(
-    batch: pl.DataFrame, model: ScoringModel, contributions: npt.NDArray[np.float32] | None
+    batch: pl.DataFrame,
+    model: ScoringModel,
+    contributions: npt.NDArray[np.float32] | None,
+    levels: dict[str, LevelCodes],
 ) -> pl.Series:
     """ "name=value; ..." of the (up to) three features pushing each customer's risk up most.
 
     Text is made only for the chosen (customer, feature) pairs: the pairs are sorted by feature,
-    each feature's values are gathered and written once, and the texts are put back in place.
+    each feature's texts are made at once (for a coded column, picked from its few levels'
+    texts), and the texts are put back in place.
     """
     if contributions is None:
         return pl.repeat(None, batch.height, dtype=pl.String, eager=True).alias("TopDrivers")
@@ -266,8 +269,7 @@ def _top_drivers(
     pieces = [pl.repeat(None, int(starts[0]), dtype=pl.String, eager=True)]
     for index, name in enumerate(names):
         customers = by_feature[starts[index] : starts[index + 1]] // DRIVERS
-        values = as_text(batch.get_column(name).gather(customers)).fill_null("(blank)")
-        pieces.append(f"{name}=" + values)
+        pieces.append(_driver_texts(batch.get_column(name), customers, levels.get(name)))
     in_place = np.empty_like(by_feature)
     in_place[by_feature] = np.arange(by_feature.size)
     texts = pl.concat(pieces)
@@ -277,6 +279,28 @@ def _top_drivers(
         .select(pl.concat_str(pl.all(), separator="; ", ignore_nulls=True).alias("TopDrivers"))
         .to_series()
     )
+
+
+def _driver_texts(
+    column: pl.Series, customers: npt.NDArray[np.intp], coded: LevelCodes | None
+) -> pl.Series:
+    """ "name=value" for the given customers of one column ("(blank)" for a blank cell)."""
+    if coded is None:
+        values = as_text(column.gather(customers)).fill_null("(blank)")
+        return f"{column.name}=" + values
+    # Coded by level: pick each customer's text from the levels' texts (the last: a blank).
+    codes = coded.codes[customers]
+    uncoded = np.isnan(codes)
+    options = [*coded.levels, "(blank)"]
+    texts = pl.Series([f"{column.name}={option}" for option in options], dtype=pl.String)
+    picked = texts.gather(np.where(uncoded, len(coded.levels), codes).astype(np.intp))
+    missing = np.flatnonzero(uncoded)
+    if missing.size:  # blank, or a level training never saw: that one has its own text
+        text = column.gather(customers[missing])
+        unseen = text.is_not_null().to_numpy()
+        if unseen.any():
+            picked = picked.scatter(missing[unseen], f"{column.name}=" + text.filter(unseen))
+    return picked
 
 
 @dataclass
