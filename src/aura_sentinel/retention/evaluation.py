@@ -73,8 +73,8 @@ class PolicyEvaluation:
 
     def to_json(self) -> dict[str, object]:
         """The record for bundle.json, to 6 decimals: the exact evaluation solves linear systems,
-        whose last bits differ between CPUs, and the same data and seed must give the same
-        bundle bytes on any machine."""
+        whose last bits can differ from one machine to another, and the same data and seed must
+        give the same bundle bytes everywhere."""
         return {
             "customers": self.customers,
             "value_per_customer": {name: _rounded(value) for name, value in self.values.items()},
