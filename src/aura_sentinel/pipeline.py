@@ -26,7 +26,7 @@ import polars as pl
 import xgboost as xgb
 
 from aura_sentinel.budget import allocate
-from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle, policy_weights
+from aura_sentinel.bundle import MANIFEST, POLICY_WEIGHTS, Bundle, load_bundle, policy_weights
 from aura_sentinel.churn import only_stumps
 from aura_sentinel.errors import UsageError
 from aura_sentinel.features import LevelCodes
@@ -83,7 +83,7 @@ class ScoringModel:
             bundle.manifest["policy"]["settings"], str(bundle.path / MANIFEST)
         )
         loader = ThreadPoolExecutor(max_workers=1)
-        network = loader.submit(_load_network, weights, policy, str(bundle.path / "policy.pt"))
+        network = loader.submit(_load_network, weights, policy, str(bundle.path / POLICY_WEIGHTS))
         loader.shutdown(wait=False)  # its thread ends once the network is loaded
         return cls(bundle, policy, simulator_for(policy), only_stumps(bundle.booster), network)
 

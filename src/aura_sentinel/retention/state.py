@@ -91,23 +91,23 @@ def build_state(
     rules are then applied to the few levels, not to every cell (same values, less work).
     """
     present = set(customers.columns)
-    rules = _TextRules(customers, coded or {})
 
     def number(role: str, default: float) -> pl.Expr:
         return _number(present, role, default)
 
+    def by_rule(name: str, rule: Rule, default: float) -> pl.Expr:
+        return _by_rule(customers, (coded or {}).get(name), name, rule, default)
+
     frame = customers.select(
         pl.Series("churn_probability", np.asarray(churn_probability, dtype=np.float64)),
-        rules.apply(SOURCE_COLUMNS["contract"], _contract, default=0.0).alias("contract"),
-        rules.apply(SOURCE_COLUMNS["internet_service"], _internet, default=1.0).alias(
-            "internet_service"
-        ),
+        by_rule(SOURCE_COLUMNS["contract"], _contract, 0.0).alias("contract"),
+        by_rule(SOURCE_COLUMNS["internet_service"], _internet, 1.0).alias("internet_service"),
         number("tenure", DEFAULT_TENURE).clip(0.0),
         number("monthly_charges", DEFAULT_MONTHLY_CHARGES).clip(0.0),
         number("recent_interventions", 0.0).clip(0.0),
         number("days_since_contact", DEFAULT_DAYS_SINCE_CONTACT).clip(0.0),
         number("response_rate", response_prior).clip(0.0, 1.0),
-        _engagement(present, rules),
+        _engagement(present, by_rule),
     )
     return np.ascontiguousarray(frame.to_numpy(order="c"), dtype=np.float32)
 
@@ -144,33 +144,27 @@ def _number(present: set[str], role: str, default: float) -> pl.Expr:
     return pl.col(name).cast(pl.Float64, strict=False).fill_nan(None).fill_null(default).alias(role)
 
 
-class _TextRules:
-    """Applies a rule for text (a Polars expression on a String column) to a table's column."""
-
-    def __init__(self, customers: pl.DataFrame, coded: Mapping[str, LevelCodes]) -> None:
-        self.customers = customers
-        self.coded = coded
-
-    def apply(self, name: str, rule: Rule, default: float) -> pl.Expr:
-        """The rule's value for every customer; `default` when the table has no such column."""
-        if name not in self.customers.columns:
-            return pl.lit(default, dtype=pl.Float64)
-        text = self.customers.get_column(name)
-        coded = self.coded.get(name)
-        if coded is None or text.dtype != pl.String:
-            return rule(pl.col(name).cast(pl.String)).cast(pl.Float64)
-        # One value per level, plus one for a blank; then each customer's by its level's code.
-        levels = pl.Series(name, [*coded.levels, None], dtype=pl.String)
-        table = pl.select(rule(pl.lit(levels)).cast(pl.Float64)).to_series().to_numpy()
-        index = np.where(np.isnan(coded.codes), len(coded.levels), coded.codes).astype(np.intp)
-        values = table[index]
-        unseen = np.isnan(coded.codes) & text.is_not_null().to_numpy()
-        if unseen.any():  # a level the codes do not know: the rule reads its text
-            values[unseen] = pl.select(rule(pl.lit(text.filter(unseen)))).to_series().to_numpy()
-        return pl.lit(pl.Series(name, values, dtype=pl.Float64))
+Rule = Callable[[pl.Expr], pl.Expr]  # a rule for text: an expression on a String column
 
 
-Rule = Callable[[pl.Expr], pl.Expr]
+def _by_rule(
+    customers: pl.DataFrame, coded: LevelCodes | None, name: str, rule: Rule, default: float
+) -> pl.Expr:
+    """The rule's value for every customer; `default` when the table has no such column."""
+    if name not in customers.columns:
+        return pl.lit(default, dtype=pl.Float64)
+    text = customers.get_column(name)
+    if coded is None or text.dtype != pl.String:
+        return rule(pl.col(name).cast(pl.String)).cast(pl.Float64)
+    # One value per level, plus one for a blank; then each customer's by its level's code.
+    levels = pl.Series(name, [*coded.levels, None], dtype=pl.String)
+    table = pl.select(rule(pl.lit(levels)).cast(pl.Float64)).to_series().to_numpy()
+    index = np.where(np.isnan(coded.codes), len(coded.levels), coded.codes).astype(np.intp)
+    values = table[index]
+    unseen = np.isnan(coded.codes) & text.is_not_null().to_numpy()
+    if unseen.any():  # a level the codes do not know: the rule reads its text
+        values[unseen] = pl.select(rule(pl.lit(text.filter(unseen)))).to_series().to_numpy()
+    return pl.lit(pl.Series(name, values, dtype=pl.Float64))
 
 
 def _contract(text: pl.Expr) -> pl.Expr:
@@ -203,7 +197,7 @@ def _has_internet(text: pl.Expr) -> pl.Expr:
     return (~text.str.to_lowercase().is_in(["no", "none"])).fill_null(False)
 
 
-def _engagement(present: set[str], rules: _TextRules) -> pl.Expr:
+def _engagement(present: set[str], by_rule: Callable[[str, Rule, float], pl.Expr]) -> pl.Expr:
     name = SOURCE_COLUMNS["engagement"]
     if name in present:
         return (
@@ -214,13 +208,13 @@ def _engagement(present: set[str], rules: _TextRules) -> pl.Expr:
             .alias("engagement")
         )
     used = [
-        rules.apply(service, _uses_service, 0.0)
+        by_rule(service, _uses_service, 0.0)
         for service in ENGAGEMENT_SERVICES
         if service in present
     ]
     internet = SOURCE_COLUMNS["internet_service"]
     if internet in present:
-        used.append(rules.apply(internet, _has_internet, 0.0))
+        used.append(by_rule(internet, _has_internet, 0.0))
     if not used:
         return pl.lit(DEFAULT_ENGAGEMENT).alias("engagement")
     return (pl.sum_horizontal(used) / len(used)).alias("engagement")
