@@ -420,6 +420,32 @@ def test_ctrl_c_while_scoring_leaves_no_partial_file_and_a_rerun_works(tmp_path:
     assert pl.read_csv(results).height == 150_000
 
 
+def test_ctrl_c_inside_polars_code_is_delivered_again_outside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Polars runs some Python code as callbacks from Rust, where an exception would become a
+    panic: Ctrl-C there is put off and sent again; in any other code it stops the command."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from aura_sentinel import cli
+
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(cli.os, "kill", lambda pid, number: sent.append((pid, number)))
+
+    def frame(filename: str) -> Any:
+        return SimpleNamespace(f_code=SimpleNamespace(co_filename=filename))
+
+    in_polars = frame(str(Path(pl.__file__).parent / "io" / "scan_options" / "cast_options.py"))
+    cli._interrupted(signal.SIGINT, in_polars)  # returns: nothing raised inside Polars
+    deadline = time.monotonic() + 5
+    while not sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sent == [(os.getpid(), signal.SIGINT)]
+    with pytest.raises(cli.Interrupted):
+        cli._interrupted(signal.SIGINT, frame(cli.__file__))
+
+
 def test_ctrl_c_while_training_keeps_the_bundle(tmp_path: Path) -> None:
     outputs = tmp_path / "out"
     outputs.mkdir()

@@ -7,8 +7,10 @@ Heavy libraries (xgboost, torch) are imported inside the commands that need them
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -312,6 +314,13 @@ def main() -> None:
     debug = "--debug" in sys.argv[1:]
     signal.signal(signal.SIGINT, _interrupted)
     try:
+        _run(debug)
+    finally:  # a Ctrl-C put off until after the command ended has nothing left to stop
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(debug: bool) -> None:
+    try:
         app()
     except AuraError as error:
         if debug:
@@ -340,9 +349,21 @@ def main() -> None:
         sys.exit(1)
 
 
+# Polars runs some of its Python code as callbacks from Rust, where an exception turns into a
+# panic (a Rust backtrace, exit 1): Ctrl-C there is put off and delivered again shortly.
+_POLARS_CODE = f"{os.sep}polars{os.sep}"
+_RETRY_SECONDS = 0.05
+
+
 def _interrupted(signal_number: int, frame: FrameType | None) -> None:
-    if sys.exc_info()[1] is None:  # when already stopping, let the clean-up finish
-        raise Interrupted
+    if sys.exc_info()[1] is not None:  # when already stopping, let the clean-up finish
+        return
+    if frame is not None and _POLARS_CODE in frame.f_code.co_filename:
+        retry = threading.Timer(_RETRY_SECONDS, os.kill, (os.getpid(), signal_number))
+        retry.daemon = True
+        retry.start()
+        return
+    raise Interrupted
 
 
 def _os_error_text(error: OSError) -> str:
