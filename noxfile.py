@@ -37,3 +37,10 @@ def bench(session: nox.Session) -> None:
     """Speed and memory benchmarks; prints a table (not part of the test run)."""
     session.install(*CONSTRAINTS, ".[dev]")
     session.run("python", "tests/bench/run_benchmarks.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """The fuzz test's long, randomised profile (hostile tables through every command)."""
+    session.install(*CONSTRAINTS, ".[dev]")
+    session.run("pytest", "tests/test_fuzz.py", *session.posargs, env={"AURA_FUZZ": "long"})

@@ -13,6 +13,7 @@ from aura_sentinel.bundle import CHURN_MODEL, MANIFEST, POLICY_WEIGHTS, load_bun
 from aura_sentinel.errors import BundleError, DataError, UsageError
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.policy import load_network
+from aura_sentinel.schema import ColumnRoles
 from aura_sentinel.training import TrainOptions, train
 
 FAST = TrainOptions(folds=3, policy_settings=PolicySettings(dqn=SMALL))
@@ -40,14 +41,14 @@ def bundle_copy(trained: tuple[Path, Path], tmp_path: Path) -> Path:
 def test_bundle_records_roles_features_data_and_metrics(trained: tuple[Path, Path]) -> None:
     bundle = load_bundle(trained[1])
     manifest = bundle.manifest
-    assert manifest["format_version"] == 1
-    assert manifest["roles"] == {"target": "Churn", "id": "customerID", "excluded": []}
-    assert manifest["training_data"]["rows"] == 800
-    assert manifest["training_data"]["file"] == "customers.csv"
-    assert set(manifest["metrics"]["cv"]) == {
+    assert manifest.roles == ColumnRoles(target="Churn", id="customerID", excluded=())
+    assert manifest.training_data.rows == 800
+    assert manifest.training_data.file == "customers.csv"
+    assert set(manifest.metrics.cv) == {
         "roc_auc", "pr_auc", "accuracy", "f1", "brier", "log_loss", "ece",
     }  # fmt: skip
-    assert {"xgboost", "polars", "numpy", "torch"} <= set(manifest["libraries"])
+    assert {"xgboost", "polars", "numpy", "torch"} <= set(manifest.libraries)
+    assert json.loads((trained[1] / MANIFEST).read_text())["format_version"] == 1
     assert bundle.booster.num_features() == len(bundle.spec.columns)
     assert "customerID" not in bundle.spec.names
 
@@ -122,12 +123,13 @@ def test_bundle_holds_the_policy_its_settings_and_its_evaluation(
     trained: tuple[Path, Path],
 ) -> None:
     bundle = load_bundle(trained[1])
-    policy = bundle.manifest["policy"]
-    assert policy["state_columns"][0] == "churn_probability"
-    assert set(policy["evaluation"]["value_per_customer"]) == {
+    policy = bundle.manifest.policy
+    assert policy is not None
+    assert policy.state_columns[0] == "churn_probability"
+    assert set(policy.evaluation.values) == {
         "optimal", "dqn", "no_action", "always_email", "risk_rule", "myopic",
     }  # fmt: skip
-    settings = PolicySettings.from_json(policy["settings"], "bundle.json")
+    settings = policy.settings
     assert settings.dqn == SMALL
     load_network(policy_weights(bundle), settings, "policy.pt")
 
@@ -159,4 +161,5 @@ def test_policy_only_keeps_the_churn_model_and_replaces_the_policy(
     assert summary.churn is None and summary.policy is not None
     assert (bundle_copy / CHURN_MODEL).read_bytes() == churn_before
     assert (bundle_copy / POLICY_WEIGHTS).read_bytes() != policy_before
-    assert load_bundle(bundle_copy).manifest["policy"]["seed"] == 11
+    policy = load_bundle(bundle_copy).manifest.policy
+    assert policy is not None and policy.seed == 11

@@ -9,13 +9,13 @@ import pytest
 
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.io import (
-    atomic_folder,
     atomic_write,
     read_customer_batches,
     read_customers,
     sniff_format,
     write_table,
 )
+from aura_sentinel.outputs import FolderOutput, replaced_together
 
 
 def test_csv_text_under_an_xls_name_is_read_as_csv(tmp_path: Path, customers: pl.DataFrame) -> None:
@@ -155,8 +155,10 @@ def test_failed_folder_write_leaves_the_old_folder_and_no_staging(tmp_path: Path
     models = tmp_path / "models"
     models.mkdir()
     (models / "bundle.json").write_text("old")
-    with pytest.raises(KeyboardInterrupt), atomic_folder(models) as staging:
-        (staging / "bundle.json").write_text("new")
+    folder = FolderOutput(models, owns=lambda name: True)
+    with pytest.raises(KeyboardInterrupt), replaced_together([], folder=folder) as staged:
+        assert staged.folder is not None
+        (staged.folder / "bundle.json").write_text("new")
         raise KeyboardInterrupt
     assert (models / "bundle.json").read_text() == "old"
     assert [item.name for item in tmp_path.iterdir()] == ["models"]
@@ -166,7 +168,8 @@ def test_successful_folder_write_replaces_the_old_folder(tmp_path: Path) -> None
     models = tmp_path / "models"
     models.mkdir()
     (models / "stale.txt").write_text("old")
-    with atomic_folder(models) as staging:
-        (staging / "bundle.json").write_text("new")
+    with replaced_together([], folder=FolderOutput(models, owns=lambda name: True)) as staged:
+        assert staged.folder is not None
+        (staged.folder / "bundle.json").write_text("new")
     assert sorted(item.name for item in models.iterdir()) == ["bundle.json"]
     assert [item.name for item in tmp_path.iterdir()] == ["models"]

@@ -89,9 +89,10 @@ def test_a_model_trained_on_synthetic_customers_ranks_real_ones(
 def test_shipped_bundle_verifies_and_was_trained_on_the_shipped_data() -> None:
     bundle = load_bundle(REPO / "models")
     data = REPO / "data" / "dataset.xls"
-    assert bundle.manifest["training_data"]["sha256"] == sha256_file(data)
-    assert bundle.manifest["policy"]["training_data"]["sha256"] == sha256_file(data)
-    assert bundle.manifest["training_data"]["rows"] == 7043
+    assert bundle.manifest.training_data.sha256 == sha256_file(data)
+    assert bundle.manifest.policy is not None
+    assert bundle.manifest.policy.training_data.sha256 == sha256_file(data)
+    assert bundle.manifest.training_data.rows == 7043
 
 
 def test_retraining_on_the_shipped_data_reproduces_the_shipped_bundle(tmp_path: Path) -> None:

@@ -134,10 +134,10 @@ def test_high_risk_drivers_are_counted_from_the_top_drivers(
 
 def test_policy_quality_comes_from_the_bundle(made: tuple[Report, str]) -> None:
     report, _ = made
-    evaluation = load_bundle(MODELS).manifest["policy"]["evaluation"]
-    assert report.policy is not None
-    assert report.policy.evaluation.values == evaluation["value_per_customer"]
-    assert report.policy.evaluation.gain_ratio == evaluation["gain_ratio"]
+    policy = load_bundle(MODELS).manifest.policy
+    assert report.policy is not None and policy is not None
+    assert report.policy.evaluation.values == policy.evaluation.values
+    assert report.policy.evaluation.gain_ratio == policy.evaluation.gain_ratio
 
 
 class _References(HTMLParser):

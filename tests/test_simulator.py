@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from aura_sentinel.retention.catalog import ActionCatalog
+from aura_sentinel.retention.catalog import Action, ActionCatalog
 from aura_sentinel.retention.simulator import Simulator, SimulatorSettings
 from aura_sentinel.retention.state import (
     DAYS_SINCE_CONTACT,
@@ -159,3 +159,31 @@ def test_state_from_level_codes_equals_the_state_from_text() -> None:
     np.testing.assert_array_equal(from_codes, from_text)
     assert from_codes[:, 1].tolist() == [2, 1, 0, 2, 0, 0]
     assert from_codes[:, 2].tolist() == [2, 0, 1, 1, 2, 0]
+
+
+def test_each_action_takes_its_effect_and_cost_from_its_own_record() -> None:
+    """Reordering the catalog's records reorders the simulator's actions, nothing else."""
+    default = ActionCatalog()
+    order = [0, 5, 3, 1, 4, 2]
+    shuffled = ActionCatalog(tuple(default.actions[index] for index in order))
+    state = _states()
+    survival, reward = Simulator().tables(state)
+    shuffled_survival, shuffled_reward = Simulator(catalog=shuffled).tables(state)
+    np.testing.assert_array_equal(shuffled_survival, survival[:, :, order])
+    np.testing.assert_array_equal(shuffled_reward, reward[:, :, order])
+
+
+def test_an_action_marked_as_a_discount_depends_on_price_sensitivity() -> None:
+    default = ActionCatalog()
+    email = default.actions[1]
+    discounted_email = Action(email.name, email.cost_share, email.effect, discount=True)
+    catalog = ActionCatalog((default.actions[0], discounted_email, *default.actions[2:]))
+    state = _states()
+    state[:, 2] = [0, 1, 2] * (len(state) // 3) + [1] * (len(state) % 3)  # internet service
+    plain, _ = Simulator().current(state)
+    discounted, _ = Simulator(catalog=catalog).current(state)
+    dsl, fiber = state[:, 2] == 1, state[:, 2] == 2  # price sensitivity 1.0 and 1.3
+    np.testing.assert_array_equal(discounted[dsl], plain[dsl])
+    risky_fiber = fiber & (state[:, 0] > 0.05) & (state[:, RECENT_INTERVENTIONS] < 3)
+    assert np.all(discounted[risky_fiber, 1] > plain[risky_fiber, 1])
+    np.testing.assert_array_equal(discounted[:, 2:], plain[:, 2:])

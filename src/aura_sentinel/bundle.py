@@ -1,14 +1,19 @@
 """The model bundle: a folder with XGBoost's own model file and `bundle.json`.
 
 `bundle.json` records the format version, library versions, column roles, the feature spec, a
-fingerprint of the training data, the cross-validated metrics, and the SHA-256 of every artifact.
-Loading checks all of it and refuses a bundle that does not verify. Nothing is ever unpickled.
+fingerprint of the training data, the cross-validated metrics, the retention policy's settings and
+evaluation, and the SHA-256 of every artifact. It is one typed record, `Manifest`, parsed and
+checked field by field in one place (`Manifest.from_json`): a bad field is refused on load with its
+key named. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -17,17 +22,166 @@ from typing import Any
 import xgboost as xgb
 
 from aura_sentinel import __version__
+from aura_sentinel.churn import Candidate
+from aura_sentinel.curves import Curves
 from aura_sentinel.errors import BundleError, UsageError
-from aura_sentinel.features import FeatureSpec
-from aura_sentinel.io import atomic_folder
+from aura_sentinel.features import FeatureColumn, FeatureSpec
+from aura_sentinel.metrics import METRIC_NAMES
+from aura_sentinel.outputs import FolderOutput, replaced_together
+from aura_sentinel.results import named_like_result
+from aura_sentinel.retention.config import PolicySettings, simulator_for
+from aura_sentinel.retention.evaluation import POLICY_LABELS, PolicyEvaluation
+from aura_sentinel.retention.state import STATE_COLUMNS
 from aura_sentinel.schema import ColumnRoles
 
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 CHURN_MODEL = "churn_model.ubj"
 POLICY_WEIGHTS = "policy.pt"
+BUNDLE_FILES = (MANIFEST, CHURN_MODEL, POLICY_WEIGHTS)
+"""Every file a bundle folder may hold; a folder holding anything else is never replaced."""
+Q_VALUES_UNIT = "months of monthly charge, relative to the no-action lifetime value"
 _LIBRARIES = ("xgboost", "polars", "numpy", "torch")
 FEATURE_SPEC_ATTRIBUTE = "aura_sentinel_features"
+_RETRAIN = "retrain with `aura-sentinel train` or restore the bundle"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MAX_COUNT = 10**12  # rows, trees, leaves: far above any real bundle, far below an overflow
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The fingerprint of the file a model was trained on."""
+
+    file: str
+    rows: int
+    sha256: str
+    churn_rate: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "rows": self.rows,
+            "sha256": self.sha256,
+            "churn_rate": self.churn_rate,
+        }
+
+
+@dataclass(frozen=True)
+class ChurnRecord:
+    """The chosen XGBoost model's shape and every candidate the search tried."""
+
+    trees: int
+    depth: int
+    learning_rate: float
+    leaves: int
+    candidates: tuple[Candidate, ...]
+    file: str = CHURN_MODEL
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "trees": self.trees,
+            "depth": self.depth,
+            "learning_rate": self.learning_rate,
+            "leaves": self.leaves,
+            "candidates": [
+                {
+                    "depth": candidate.depth,
+                    "learning_rate": candidate.learning_rate,
+                    "rounds": candidate.rounds,
+                    "roc_auc": candidate.roc_auc,
+                    "log_loss": candidate.log_loss,
+                }
+                for candidate in self.candidates
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Cross-validated metrics (keyed by METRIC_NAMES) and curves of the churn model."""
+
+    cv: dict[str, float]
+    cv_curves: Curves | None
+    folds: int
+    seed: int
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"cv": dict(self.cv), "folds": self.folds, "seed": self.seed}
+        if self.cv_curves is not None:
+            record["cv_curves"] = self.cv_curves.to_json()
+        return record
+
+
+@dataclass(frozen=True)
+class PolicyRecord:
+    """The retention policy: its settings, its exact evaluation, and what it was trained on."""
+
+    settings: PolicySettings
+    evaluation: PolicyEvaluation
+    training_customers: int
+    training_data: TrainingData
+    seed: int
+    file: str = POLICY_WEIGHTS
+    state_columns: tuple[str, ...] = STATE_COLUMNS
+    q_values: str = Q_VALUES_UNIT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "state_columns": list(self.state_columns),
+            "q_values": self.q_values,
+            "training_customers": self.training_customers,
+            "settings": self.settings.to_json(),
+            "evaluation": self.evaluation.to_json(),
+            "training_data": self.training_data.to_json(),
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything bundle.json holds, typed; `to_json` gives the stored JSON object."""
+
+    roles: ColumnRoles
+    features: FeatureSpec
+    training_data: TrainingData
+    churn_model: ChurnRecord
+    metrics: Metrics
+    leakage_warnings: tuple[tuple[str, float], ...]
+    """(column, single-feature ROC AUC) of each feature suspected of leaking the outcome."""
+    policy: PolicyRecord | None
+    """None: trained with --skip-policy."""
+    libraries: dict[str, str]
+    artifacts: dict[str, str]
+    """SHA-256 of each artifact file, by file name."""
+
+    def to_json(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "libraries": dict(self.libraries),
+            "roles": self.roles.to_json(),
+            "features": self.features.to_json(),
+            "training_data": self.training_data.to_json(),
+            "churn_model": self.churn_model.to_json(),
+            "metrics": self.metrics.to_json(),
+            "leakage_warnings": [
+                {"column": name, "roc_auc": auc} for name, auc in self.leakage_warnings
+            ],
+            "artifacts": dict(self.artifacts),
+        }
+        if self.policy is not None:
+            record["policy"] = self.policy.to_json()
+        return record
+
+    def to_text(self) -> str:
+        """The bytes of bundle.json: sorted keys, strict JSON (no NaN or infinity)."""
+        return json.dumps(self.to_json(), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: object, source: str) -> Manifest:
+        """The manifest in `data` (parsed JSON), every field checked; BundleError names the key."""
+        return _parse_manifest(_Entry(data, "", source))
 
 
 @dataclass
@@ -35,10 +189,16 @@ class Bundle:
     """A verified bundle, ready to score."""
 
     path: Path
-    roles: ColumnRoles
-    spec: FeatureSpec
     booster: xgb.Booster
-    manifest: dict[str, Any]
+    manifest: Manifest
+
+    @property
+    def roles(self) -> ColumnRoles:
+        return self.manifest.roles
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return self.manifest.features
 
 
 def library_versions() -> dict[str, str]:
@@ -51,47 +211,42 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def artifact_hashes(artifacts: dict[str, bytes]) -> dict[str, str]:
+    return {name: hashlib.sha256(data).hexdigest() for name, data in artifacts.items()}
+
+
+def bundle_folder(path: Path) -> FolderOutput:
+    """A bundle folder as an output: it may hold nothing but a bundle's files to be replaced."""
+    return FolderOutput(path, owns=lambda name: name in BUNDLE_FILES)
+
+
 def save_bundle(
-    path: Path,
-    artifacts: dict[str, bytes],
-    spec: FeatureSpec,
-    roles: ColumnRoles,
-    details: dict[str, Any],
+    path: Path, manifest: Manifest, artifacts: dict[str, bytes], reads: list[Path]
 ) -> None:
     """Write a bundle atomically: an interrupted or failed save leaves the old bundle intact.
 
-    `artifacts` maps file names (the churn model, the policy weights) to their bytes; `details`
-    holds the training record (data fingerprint, metrics, model shape, policy) stored as is.
+    `artifacts` maps file names (the churn model, the policy weights) to their bytes, which
+    must be the ones `manifest.artifacts` lists. The manifest is checked by the rules `load_bundle`
+    applies before anything is written, so training never writes a bundle that loading refuses.
+    `reads` are the files training read (none may be in the folder).
     """
-    _refuse_foreign_folder(path)
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "libraries": library_versions(),
-        "roles": roles.to_json(),
-        "features": spec.to_json(),
-        **details,
-        "artifacts": {name: hashlib.sha256(data).hexdigest() for name, data in artifacts.items()},
-    }
-    with atomic_folder(path) as staging:
+    if manifest.artifacts != artifact_hashes(artifacts):
+        raise ValueError("the manifest does not list the SHA-256 of the artifacts saved")
+    # Refuse what loading would refuse (a NaN metric included) before anything is written.
+    Manifest.from_json(json.loads(json.dumps(manifest.to_json())), str(path / MANIFEST))
+    text = manifest.to_text()
+    with replaced_together(reads, folder=bundle_folder(path)) as staged:
+        assert staged.folder is not None
         for name, data in artifacts.items():
-            (staging / name).write_bytes(data)
-        (staging / MANIFEST).write_text(
-            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
+            (staged.folder / name).write_bytes(data)
+        (staged.folder / MANIFEST).write_text(text, encoding="utf-8")
 
 
 def load_bundle(path: Path) -> Bundle:
     """Read and verify a bundle; raise BundleError naming what is wrong."""
     manifest = read_manifest(path)
-    artifacts = manifest.get("artifacts")
-    if not isinstance(artifacts, dict) or CHURN_MODEL not in artifacts:
-        raise BundleError(str(path / MANIFEST), "lists no churn model", _RETRAIN)
-    model_bytes = _verified_bytes(path, CHURN_MODEL, str(artifacts[CHURN_MODEL]))
-    try:
-        roles = ColumnRoles.from_json(manifest["roles"])
-        spec = FeatureSpec.from_json(manifest["features"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(str(path / MANIFEST), f"is incomplete ({exc})", _RETRAIN) from exc
+    model_bytes = _verified_bytes(path, CHURN_MODEL, manifest.artifacts[CHURN_MODEL])
+    spec = manifest.features
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(model_bytes))
@@ -110,45 +265,51 @@ def load_bundle(path: Path) -> Bundle:
             "the feature list in bundle.json is not the one the churn model was trained with",
             _RETRAIN,
         )
-    return Bundle(path=path, roles=roles, spec=spec, booster=booster, manifest=manifest)
+    return Bundle(path=path, booster=booster, manifest=manifest)
 
 
 def feature_spec_text(spec: FeatureSpec) -> str:
     """The feature spec as canonical JSON, stored inside the churn model file as an attribute."""
-    return json.dumps(spec.to_json(), sort_keys=True, separators=(",", ":"))
+    return json.dumps(spec.to_json(), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def churn_model_bytes(bundle: Bundle) -> bytes:
     return bytes(bundle.booster.save_raw(raw_format="ubj"))
 
 
-def policy_weights(bundle: Bundle) -> bytes:
-    """The verified bytes of the policy's state_dict; BundleError when the bundle has none."""
-    artifacts = bundle.manifest["artifacts"]
-    if POLICY_WEIGHTS not in artifacts or "policy" not in bundle.manifest:
+def policy_record(bundle: Bundle) -> PolicyRecord:
+    """The bundle's retention policy; BundleError when it has none."""
+    policy = bundle.manifest.policy
+    if policy is None or POLICY_WEIGHTS not in bundle.manifest.artifacts:
         raise BundleError(
             str(bundle.path),
             "has no retention policy (trained with --skip-policy)",
             "train one with `aura-sentinel train --policy-only`",
         )
-    return _verified_bytes(bundle.path, POLICY_WEIGHTS, str(artifacts[POLICY_WEIGHTS]))
+    return policy
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The parsed bundle.json of a bundle folder, with its format version checked."""
+def policy_weights(bundle: Bundle) -> bytes:
+    """The verified bytes of the policy's state_dict; BundleError when the bundle has none."""
+    policy_record(bundle)
+    return _verified_bytes(bundle.path, POLICY_WEIGHTS, bundle.manifest.artifacts[POLICY_WEIGHTS])
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The checked bundle.json of a bundle folder."""
     manifest_path = path / MANIFEST
     if not path.is_dir():
         raise BundleError(str(path), "no such model folder", "train one with `aura-sentinel train`")
     if not manifest_path.is_file():
         raise BundleError(str(manifest_path), "is missing", _RETRAIN)
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BundleError(str(manifest_path), "is not valid JSON", _RETRAIN) from exc
-    if not isinstance(manifest, dict):
+    if not isinstance(data, dict):
         raise BundleError(str(manifest_path), "is not a JSON object", _RETRAIN)
-    version = manifest.get("format_version")
-    if not isinstance(version, int):
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
         raise BundleError(str(manifest_path), "has no format version", _RETRAIN)
     if version > FORMAT_VERSION:
         raise BundleError(
@@ -158,10 +319,399 @@ def read_manifest(path: Path) -> dict[str, Any]:
         )
     if version < FORMAT_VERSION:
         raise BundleError(str(manifest_path), f"has old format version {version}", _RETRAIN)
+    return Manifest.from_json(data, str(manifest_path))
+
+
+# ---- parsing: every field of bundle.json, checked, with its key named in the error ----------
+
+
+def _parse_manifest(entry: _Entry) -> Manifest:
+    entry.integer("format_version", FORMAT_VERSION, FORMAT_VERSION)
+    features = _parse_features(entry.entry("features"))
+    manifest = Manifest(
+        roles=_parse_roles(entry.entry("roles"), features),
+        features=features,
+        training_data=_parse_training_data(entry.entry("training_data")),
+        churn_model=_parse_churn_record(entry.entry("churn_model")),
+        metrics=_parse_metrics(entry.entry("metrics")),
+        leakage_warnings=_parse_leakage_warnings(entry),
+        policy=_parse_policy(entry.entry("policy")) if entry.has("policy") else None,
+        libraries=_parse_libraries(entry.entry("libraries")),
+        artifacts=_parse_artifacts(entry),
+    )
+    if manifest.policy is not None and POLICY_WEIGHTS not in manifest.artifacts:
+        raise entry.problem("artifacts", f"lists no {POLICY_WEIGHTS} for the policy")
+    entry.done()
     return manifest
 
 
-_RETRAIN = "retrain with `aura-sentinel train` or restore the bundle"
+def _parse_leakage_warnings(entry: _Entry) -> tuple[tuple[str, float], ...]:
+    warnings = []
+    for item in entry.entries("leakage_warnings"):
+        warnings.append((item.text("column"), item.number("roc_auc", 0, 1)))
+        item.done()
+    return tuple(warnings)
+
+
+def _parse_roles(entry: _Entry, features: FeatureSpec) -> ColumnRoles:
+    roles = ColumnRoles(
+        target=entry.text("target"),
+        id=entry.optional_text("id"),
+        excluded=tuple(entry.texts("excluded")),
+    )
+    entry.done()
+    named = [("target", roles.target)] + ([] if roles.id is None else [("id", roles.id)])
+    for role, name in named:
+        if name in features.names:
+            raise entry.problem(role, f"'{name}' is also a feature of the churn model")
+        if named_like_result(name, role):
+            raise entry.problem(role, f"'{name}' is the name of a column `score` writes")
+    if roles.id == roles.target:
+        raise entry.problem("id", f"'{roles.id}' is also the target column")
+    return roles
+
+
+def _parse_features(entry: _Entry) -> FeatureSpec:
+    columns = []
+    for item in entry.entries("columns", minimum=1):
+        kind = item.text("kind", allowed=("number", "category"))
+        columns.append(
+            FeatureColumn(
+                name=item.text("name"),
+                kind="category" if kind == "category" else "number",
+                levels=tuple(item.texts("levels")),
+            )
+        )
+        item.done()
+    dropped = []
+    for item in entry.entries("dropped"):
+        dropped.append((item.text("name"), item.text("reason")))
+        item.done()
+    entry.done()
+    spec = FeatureSpec(columns=tuple(columns), dropped=tuple(dropped))
+    if len(set(spec.names)) != len(spec.names):
+        raise entry.problem("columns", "names a feature twice")
+    return spec
+
+
+def _parse_training_data(entry: _Entry) -> TrainingData:
+    data = TrainingData(
+        file=entry.text("file"),
+        rows=entry.integer("rows", 1, _MAX_COUNT),
+        sha256=entry.text("sha256", pattern=_SHA256),
+        churn_rate=entry.number("churn_rate", 0, 1),
+    )
+    entry.done()
+    return data
+
+
+def _parse_churn_record(entry: _Entry) -> ChurnRecord:
+    candidates = []
+    for item in entry.entries("candidates", minimum=1):
+        candidates.append(
+            Candidate(
+                depth=item.integer("depth", 1, 64),
+                learning_rate=item.number("learning_rate", 0, 1, low_open=True),
+                rounds=item.integer("rounds", 1, _MAX_COUNT),
+                roc_auc=item.number("roc_auc", 0, 1),
+                log_loss=item.number("log_loss", 0, math.inf),
+                fold_roc_auc=(),
+            )
+        )
+        item.done()
+    record = ChurnRecord(
+        file=entry.text("file", allowed=(CHURN_MODEL,)),
+        trees=entry.integer("trees", 1, _MAX_COUNT),
+        depth=entry.integer("depth", 1, 64),
+        learning_rate=entry.number("learning_rate", 0, 1, low_open=True),
+        leaves=entry.integer("leaves", 1, _MAX_COUNT),
+        candidates=tuple(candidates),
+    )
+    entry.done()
+    return record
+
+
+def _parse_metrics(entry: _Entry) -> Metrics:
+    cv = entry.number_map("cv", 0, math.inf, keys=METRIC_NAMES)
+    for name in ("roc_auc", "pr_auc", "accuracy", "f1", "brier", "ece"):
+        if cv[name] > 1:
+            raise entry.problem(f"cv.{name}", f"is {cv[name]}, allowed 0-1")
+    curves = _parse_curves(entry.entry("cv_curves")) if entry.has("cv_curves") else None
+    metrics = Metrics(
+        cv=cv,
+        cv_curves=curves,
+        folds=entry.integer("folds", 2, _MAX_COUNT),
+        seed=entry.integer("seed", 0, 2**32 - 1),
+    )
+    entry.done()
+    return metrics
+
+
+def _parse_curves(entry: _Entry) -> Curves:
+    curves = Curves(
+        contacted=entry.numbers("contacted", 0, 1),
+        captured=entry.numbers("captured", 0, 1),
+        false_alarms=entry.numbers("false_alarms", 0, 1),
+        predicted=entry.numbers("predicted", 0, 1),
+        observed=entry.numbers("observed", 0, 1),
+        customers=entry.integers("customers", 0, _MAX_COUNT),
+    )
+    entry.done()
+    for group in (
+        ("contacted", "captured", "false_alarms"),
+        ("predicted", "observed", "customers"),
+    ):
+        lengths = [len(getattr(curves, name)) for name in group]
+        if min(lengths) < 1 or len(set(lengths)) > 1:
+            pairs = zip(group, lengths, strict=True)
+            shown = ", ".join(f"{name} {length}" for name, length in pairs)
+            raise entry.problem(group[0], f"and the lists beside it differ in length ({shown})")
+    return curves
+
+
+def _parse_policy(entry: _Entry) -> PolicyRecord:
+    record = PolicyRecord(
+        file=entry.text("file", allowed=(POLICY_WEIGHTS,)),
+        state_columns=tuple(entry.texts("state_columns")),
+        q_values=entry.text("q_values"),
+        training_customers=entry.integer("training_customers", 1, _MAX_COUNT),
+        settings=_parse_policy_settings(entry.entry("settings")),
+        evaluation=_parse_evaluation(entry.entry("evaluation")),
+        training_data=_parse_training_data(entry.entry("training_data")),
+        seed=entry.integer("seed", 0, 2**32 - 1),
+    )
+    entry.done()
+    if record.state_columns != STATE_COLUMNS:
+        raise entry.problem(
+            "state_columns", f"are not the state this aura-sentinel builds ({len(STATE_COLUMNS)})"
+        )
+    return record
+
+
+def _parse_policy_settings(entry: _Entry) -> PolicySettings:
+    """The settings, checked by the retention settings' own rules, complete (no defaults)."""
+    entry.check_finite()
+    try:
+        settings = PolicySettings.from_json(entry.data, entry.key)
+    except UsageError as exc:
+        table = exc.problem.split(".", 1)[0]
+        joined = "." if table in ("catalog", "simulator", "dqn") else ": "
+        raise BundleError(entry.source, f"{entry.key}{joined}{exc.problem}", _RETRAIN) from exc
+    entry.require_keys(settings.to_json())
+    try:
+        simulator_for(settings)  # the catalog and the simulator's per-action lists must agree
+    except ValueError as exc:
+        raise BundleError(entry.source, f"{entry.key}: {exc}", _RETRAIN) from exc
+    return settings
+
+
+def _parse_evaluation(entry: _Entry) -> PolicyEvaluation:
+    evaluation = PolicyEvaluation(
+        customers=entry.integer("customers", 1, _MAX_COUNT),
+        values=entry.number_map("value_per_customer", -math.inf, math.inf, keys=POLICY_LABELS),
+        gain_ratio=entry.number("gain_ratio", -math.inf, math.inf),
+        optimal_match=entry.number("optimal_action_match", 0, 1),
+        differs_from_myopic=entry.number("optimal_differs_from_myopic", 0, 1),
+        differs_from_no_action=entry.number("optimal_differs_from_no_action", 0, 1),
+    )
+    entry.done()
+    return evaluation
+
+
+def _parse_libraries(entry: _Entry) -> dict[str, str]:
+    libraries = {name: entry.text(name) for name in ("aura-sentinel", *_LIBRARIES)}
+    entry.done()
+    return libraries
+
+
+def _parse_artifacts(entry: _Entry) -> dict[str, str]:
+    artifacts = entry.entry("artifacts")
+    hashes = {}
+    for name in artifacts.data:
+        if name not in (CHURN_MODEL, POLICY_WEIGHTS):
+            raise artifacts.problem(name, "is not a file of a bundle")
+        hashes[name] = artifacts.text(name, pattern=_SHA256)
+    if CHURN_MODEL not in hashes:
+        raise artifacts.problem(CHURN_MODEL, "is missing")
+    return hashes
+
+
+class _Entry:
+    """One JSON object of bundle.json, read key by key: a wrong or missing value, or a key the
+    format does not have, is a BundleError naming its full key (e.g. `policy.settings.dqn`)."""
+
+    def __init__(self, data: object, key: str, source: str) -> None:
+        self.key = key
+        self.source = source
+        if not isinstance(data, dict):
+            raise self._error(f"{key} is {_shown(data)}, not an object")
+        self.data: dict[str, Any] = data
+        self._read: set[str] = set()
+
+    def problem(self, name: str, problem: str) -> BundleError:
+        return self._error(f"{self._path(name)} {problem}")
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def done(self) -> None:
+        """Refuse keys that were not read: the format has no such field."""
+        unknown = sorted(set(self.data) - self._read)
+        if unknown:
+            raise self._error(f"{self._path(unknown[0])} is not a field of bundle.json")
+
+    def entry(self, name: str) -> _Entry:
+        return _Entry(self._value(name), self._path(name), self.source)
+
+    def entries(self, name: str, minimum: int = 0) -> list[_Entry]:
+        items = self._list(name, minimum)
+        return [
+            _Entry(item, f"{self._path(name)}[{index}]", self.source)
+            for index, item in enumerate(items)
+        ]
+
+    def text(
+        self, name: str, allowed: tuple[str, ...] = (), pattern: re.Pattern[str] | None = None
+    ) -> str:
+        value = self._value(name)
+        if not isinstance(value, str) or not value:
+            raise self.problem(name, f"is {_shown(value)}, not a text")
+        if allowed and value not in allowed:
+            raise self.problem(name, f"is {_shown(value)}, allowed {', '.join(allowed)}")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise self.problem(name, f"is {_shown(value)}, not a SHA-256 in hex")
+        return value
+
+    def optional_text(self, name: str) -> str | None:
+        return None if self._value(name) is None else self.text(name)
+
+    def texts(self, name: str) -> list[str]:
+        items = self._list(name)
+        for index, item in enumerate(items):
+            if not isinstance(item, str):
+                raise self.problem(f"{name}[{index}]", f"is {_shown(item)}, not a text")
+        return [str(item) for item in items]
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        return self._whole(self._value(name), name, low, high)
+
+    def integers(self, name: str, low: int, high: int) -> list[int]:
+        items = self._list(name)
+        return [self._whole(item, f"{name}[{i}]", low, high) for i, item in enumerate(items)]
+
+    def number(self, name: str, low: float, high: float, low_open: bool = False) -> float:
+        return self._number(self._value(name), name, low, high, low_open)
+
+    def numbers(self, name: str, low: float, high: float) -> list[float]:
+        items = self._list(name)
+        return [self._number(item, f"{name}[{i}]", low, high) for i, item in enumerate(items)]
+
+    def number_map(
+        self, name: str, low: float, high: float, keys: Collection[str]
+    ) -> dict[str, float]:
+        inner = self.entry(name)
+        for key in keys:
+            if key not in inner.data:
+                raise inner.problem(key, "is missing")
+        values = {key: inner.number(key, low, high) for key in keys}
+        inner.done()
+        return values
+
+    def check_finite(self) -> None:
+        """Refuse NaN and infinity anywhere inside this object (JSON `NaN` literals)."""
+        found = _non_finite(self.data, self.key)
+        if found is not None:
+            raise self._error(f"{found[0]} is {_shown(found[1])}, not a finite number")
+
+    def require_keys(self, complete: dict[str, Any]) -> None:
+        """Refuse an object lacking any key of `complete`: a default must never stand in."""
+        for path, _ in _leaves(complete, self.key):
+            node: Any = self.data
+            for part in path[len(self.key) + 1 :].split("."):
+                if not isinstance(node, dict) or part not in node:
+                    raise self._error(f"{path} is missing")
+                node = node[part]
+
+    def _value(self, name: str) -> Any:
+        if name not in self.data:
+            raise self.problem(name, "is missing")
+        self._read.add(name)
+        return self.data[name]
+
+    def _list(self, name: str, minimum: int = 0) -> list[Any]:
+        value = self._value(name)
+        if not isinstance(value, list):
+            raise self.problem(name, f"is {_shown(value)}, not a list")
+        if len(value) < minimum:
+            raise self.problem(name, "is an empty list")
+        return value
+
+    def _whole(self, value: object, name: str, low: int, high: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.problem(name, f"is {_shown(value)}, not a whole number")
+        if not low <= value <= high:
+            raise self.problem(name, f"is {value}, allowed {_range(low, high)}")
+        return value
+
+    def _number(
+        self, value: object, name: str, low: float, high: float, low_open: bool = False
+    ) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self.problem(name, f"is {_shown(value)}, not a number")
+        if not math.isfinite(value):
+            raise self.problem(name, f"is {_shown(value)}, not a finite number")
+        if not (low < value if low_open else low <= value) or value > high:
+            raise self.problem(name, f"is {value}, allowed {_range(low, high, low_open)}")
+        return float(value)
+
+    def _path(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def _error(self, problem: str) -> BundleError:
+        return BundleError(self.source, problem, _RETRAIN)
+
+
+def _range(low: float, high: float, low_open: bool = False) -> str:
+    if low_open:
+        return f"above {low:g} up to {high:g}"
+    if high == math.inf:
+        return f"{low:g} or more"
+    return f"{low:g}-{high:g}"
+
+
+def _leaves(data: object, path: str) -> list[tuple[str, object]]:
+    """(dotted key, value) of every value that is not an object, in document order."""
+    if not isinstance(data, dict):
+        return [(path, data)]
+    found: list[tuple[str, object]] = []
+    for key, value in data.items():
+        found += _leaves(value, f"{path}.{key}" if path else str(key))
+    return found
+
+
+def _non_finite(data: object, path: str) -> tuple[str, float] | None:
+    """The key and value of the first NaN or infinity inside `data`, or None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path, data
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        found = _non_finite(value, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
+        if found is not None:
+            return found
+    return None
+
+
+def _shown(value: object) -> str:
+    """A value as JSON, short (a hand-edited file may hold anything)."""
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+    text = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(text, text)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _verified_bytes(folder: Path, name: str, expected_sha256: str) -> bytes:
@@ -176,15 +726,3 @@ def _verified_bytes(folder: Path, name: str, expected_sha256: str) -> bytes:
             _RETRAIN,
         )
     return content
-
-
-def _refuse_foreign_folder(path: Path) -> None:
-    """Never replace a folder that holds something other than a bundle."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(str(path), "is a file, not a model folder", "choose a folder for --models")
-    if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).is_file():
-        raise UsageError(
-            str(path),
-            "holds other files and no bundle.json, so it is not replaced",
-            "choose a new or empty folder for --models",
-        )

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from aura_sentinel.errors import AuraError, UsageError
+from aura_sentinel.stopping import STOP_SIGNALS, Interrupted
 
 DEFAULT_RESULTS = Path("retention_strategy_results.csv")
 
@@ -43,10 +45,6 @@ Parameters = ParamSpec("Parameters")
 Returned = TypeVar("Returned")
 
 
-class Interrupted(BaseException):
-    """Ctrl-C. Not a KeyboardInterrupt, which the command-line framework would swallow."""
-
-
 def _interruptible(command: Callable[Parameters, Returned]) -> Callable[Parameters, Returned]:
     """Ctrl-C during a Polars query ends like any other: Polars raises KeyboardInterrupt."""
 
@@ -55,7 +53,7 @@ def _interruptible(command: Callable[Parameters, Returned]) -> Callable[Paramete
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt as interrupt:
-            raise Interrupted from interrupt
+            raise Interrupted(signal.SIGINT) from interrupt
 
     return run
 
@@ -190,7 +188,8 @@ def score(
         float, typer.Option("--medium", help="MEDIUM risk above this probability.")
     ] = 0.4,
     batch_rows: Annotated[
-        int, typer.Option("--batch-rows", help="Customers per batch (bounds memory).")
+        int,
+        typer.Option("--batch-rows", help="Customers per batch, 1-100,000,000 (bounds memory)."),
     ] = 200_000,
     no_explain: Annotated[
         bool,
@@ -280,8 +279,12 @@ def report(
 @app.command("demo-data")
 @_interruptible
 def demo_data(
-    rows: Annotated[int, typer.Option("--rows", help="Number of customers.")] = 7043,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same table.")] = 42,
+    rows: Annotated[
+        int, typer.Option("--rows", help="Number of customers (at most 20,000,000).")
+    ] = 7043,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed, 0 or more: same seed, same table.")
+    ] = 42,
     out: Annotated[
         Path,
         typer.Option(
@@ -292,11 +295,16 @@ def demo_data(
     """Write a synthetic customer table in the Telco schema (for demos and benchmarks)."""
     import time
 
-    from aura_sentinel.demo import generate_customers
-    from aura_sentinel.io import write_table
+    from aura_sentinel.demo import MAX_DEMO_ROWS, generate_customers
+    from aura_sentinel.io import check_table_output, write_table
 
-    if rows < 1:
-        raise UsageError("--rows", f"{rows} is not a positive number", "give --rows 1 or more")
+    if not 1 <= rows <= MAX_DEMO_ROWS:
+        raise UsageError(
+            "--rows", f"{rows} is out of range", f"give 1 to {MAX_DEMO_ROWS:,} rows per file"
+        )
+    if seed < 0:
+        raise UsageError("--seed", f"{seed} is negative", "give a seed of 0 or more")
+    check_table_output(out, rows)
     started = time.perf_counter()
     table = generate_customers(rows, seed)
     write_table(table, out)
@@ -309,29 +317,44 @@ def demo_data(
 
 
 def main() -> None:
-    """Entry point: user and system errors print one line and exit 2, Ctrl-C exits 130;
-    anything else is a bug and exits 1. Every write is atomic, so none leaves a partial file."""
-    debug = "--debug" in sys.argv[1:]
-    signal.signal(signal.SIGINT, _interrupted)
+    """Entry point: user and system errors print one line and exit 2, Ctrl-C exits 130 and
+    SIGTERM 143; anything else is a bug and exits 1. Outputs are replaced all together or not
+    at all, so none of these leaves a partial file. Python warnings print as one line each (none
+    with --quiet)."""
+    arguments = sys.argv[1:]
+    debug = "--debug" in arguments
+    for number in STOP_SIGNALS:
+        signal.signal(number, _interrupted)
     try:
-        _run(debug)
-    finally:  # a Ctrl-C put off until after the command ended has nothing left to stop
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(quiet="--quiet" in arguments)
+            _run(debug)
+    finally:  # a signal put off until after the command ended has nothing left to stop
+        for number in STOP_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
 
 
 def _run(debug: bool) -> None:
+    arguments = sys.argv[1:]
+    if not [argument for argument in arguments if argument != "--debug"]:
+        arguments = ["--help"]  # no command: show what there is
     try:
-        app()
+        app(args=arguments, standalone_mode=False)
+    except typer.TyperException as error:  # a usage error: an unknown option, a bad value
+        if debug:
+            raise
+        print(f"error: {_usage_error_text(error)}", file=sys.stderr)
+        sys.exit(2)
     except AuraError as error:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    except Interrupted:
+    except Interrupted as stop:
         if debug:
             raise
-        print("interrupted: no partial file was left; run the command again", file=sys.stderr)
-        sys.exit(130)
+        print(stop.message, file=sys.stderr)
+        sys.exit(stop.exit_code)
     except OSError as error:  # a full disk, a folder we may not write to, a vanished file
         if debug:
             raise
@@ -349,6 +372,24 @@ def _run(debug: bool) -> None:
         sys.exit(1)
 
 
+def _usage_error_text(error: typer.TyperException) -> str:
+    """Click's usage error in one line, with where to find help."""
+    format_message = getattr(error, "format_message", lambda: str(error))
+    message = " ".join(str(format_message()).split())
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else "aura-sentinel"
+    return f"{message} — see `{command} --help`"
+
+
+def _warning_printer(quiet: bool) -> Callable[..., None]:
+    def show(message: Warning | str, category: type[Warning], *args: object, **_: object) -> None:
+        if not quiet:
+            text = " ".join(str(message).split())
+            print(f"warning: {text}", file=sys.stderr)
+
+    return show
+
+
 # Polars runs some of its Python code as callbacks from Rust, where an exception turns into a
 # panic (a Rust backtrace, exit 1): Ctrl-C there is put off and delivered again shortly.
 _POLARS_CODE = f"{os.sep}polars{os.sep}"
@@ -363,7 +404,7 @@ def _interrupted(signal_number: int, frame: FrameType | None) -> None:
         retry.daemon = True
         retry.start()
         return
-    raise Interrupted
+    raise Interrupted(signal_number)
 
 
 def _os_error_text(error: OSError) -> str:

@@ -51,17 +51,6 @@ class Curves:
             "customers": self.customers,
         }
 
-    @classmethod
-    def from_json(cls, data: dict[str, list[float]]) -> Curves:
-        return cls(
-            contacted=[float(x) for x in data["contacted"]],
-            captured=[float(x) for x in data["captured"]],
-            false_alarms=[float(x) for x in data["false_alarms"]],
-            predicted=[float(x) for x in data["predicted"]],
-            observed=[float(x) for x in data["observed"]],
-            customers=[int(x) for x in data["customers"]],
-        )
-
 
 def performance_curves(outcome: npt.ArrayLike, probability: npt.ArrayLike) -> Curves:
     """Curves from 0/1 outcomes (both classes present) and churn probabilities."""

@@ -318,6 +318,10 @@ def _labels(name: str, labels: tuple[str, ...], codes: IntArray) -> pl.Series:
     return pl.Series(name, labels, dtype=pl.String).gather(codes)
 
 
+MAX_DEMO_ROWS = 20_000_000
+"""The most rows one call makes (generating takes about 0.7 GB of memory per million rows)."""
+
+
 def generate_customers(rows: int, seed: int = 42) -> pl.DataFrame:
     """Return `rows` synthetic customers in the exact schema of the IBM Telco churn table.
 

@@ -16,7 +16,13 @@ import numpy.typing as npt
 import polars as pl
 
 from aura_sentinel.errors import DataError
-from aura_sentinel.schema import as_text
+from aura_sentinel.schema import (
+    FLOAT32_MAX,
+    as_text,
+    beyond_float32,
+    number_fix,
+    unusable_kind,
+)
 
 # Text columns with more distinct values than this are dropped as high-cardinality (free text,
 # addresses, ...). 64 comfortably holds real categories such as states or plans.
@@ -67,13 +73,15 @@ class FeatureSpec:
 
         `first_row` is the frame's offset in its file, so that errors name the file's row.
         """
-        missing = [name for name in self.names if name not in frame.columns]
+        present = set(frame.columns)
+        missing = [name for name in self.names if name not in present]
         if missing:
             raise DataError(
                 source,
                 f"missing columns the model needs: {', '.join(missing)}",
                 "score a table with the same columns as the training table",
             )
+        self._check_types(frame, source)
         self._check_numbers(frame, source, first_row)
         encoded = frame.select(self._expression(frame, column) for column in self.columns)
         return np.ascontiguousarray(encoded.to_numpy(order="c"), dtype=np.float32)
@@ -82,10 +90,11 @@ class FeatureSpec:
         self, frame: pl.DataFrame, matrix: npt.NDArray[np.float32]
     ) -> dict[str, LevelCodes]:
         """The text category columns of `frame` as coded in its model matrix, by name."""
+        schema = frame.schema  # built anew at each access: once, not once per column
         return {
             column.name: LevelCodes(column.levels, matrix[:, index])
             for index, column in enumerate(self.columns)
-            if column.kind == "category" and frame.schema[column.name] == pl.String
+            if column.kind == "category" and schema[column.name] == pl.String
         }
 
     def unseen_levels(self, frame: pl.DataFrame, matrix: npt.NDArray[np.float32]) -> dict[str, int]:
@@ -115,8 +124,24 @@ class FeatureSpec:
             list(column.levels), codes, default=None, return_dtype=pl.Float32
         ).alias(column.name)
 
+    def _check_types(self, frame: pl.DataFrame, source: str) -> None:
+        """Refuse a column whose type gives no numbers (dates, lists) where the model reads
+        numbers, or no text (lists, structs) where it reads categories: a date is never read
+        as a number of days. A date in a category column is read as its text."""
+        schema = frame.schema
+        for column in self.columns:
+            kind = unusable_kind(schema[column.name])
+            if kind is None or (column.kind == "category" and schema[column.name].is_temporal()):
+                continue
+            if column.kind == "number":
+                problem, fix = f"holds {kind}, not numbers", number_fix(column.name)
+            else:
+                problem, fix = f"holds {kind}, not categories", "give one text value per cell"
+            raise DataError(source, f"column '{column.name}' {problem}", fix)
+
     def _check_numbers(self, frame: pl.DataFrame, source: str, first_row: int) -> None:
-        """Refuse text that is not a number, or an infinite number, in a number column.
+        """Refuse text that is not a number, or an infinite number or one beyond float32
+        (what XGBoost reads), in a number column.
 
         NaN is accepted as a missing value, as XGBoost reads it; the first bad row is named.
         """
@@ -125,7 +150,8 @@ class FeatureSpec:
                 continue
             values = frame.get_column(column.name)
             numbers = values.cast(pl.Float64, strict=False)
-            bad = (values.is_not_null() & numbers.is_null()) | numbers.is_infinite()
+            not_number = values.is_not_null() & numbers.is_null()
+            bad = not_number | beyond_float32(numbers)
             if bad.any():
                 row = int(bad.arg_max() or 0)
                 raise DataError(
@@ -143,19 +169,6 @@ class FeatureSpec:
             ],
             "dropped": [{"name": name, "reason": reason} for name, reason in self.dropped],
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, list[dict[str, object]]]) -> FeatureSpec:
-        columns = tuple(
-            FeatureColumn(
-                name=str(item["name"]),
-                kind="category" if item["kind"] == "category" else "number",
-                levels=tuple(str(level) for level in _as_list(item.get("levels"))),
-            )
-            for item in data["columns"]
-        )
-        dropped = tuple((str(item["name"]), str(item["reason"])) for item in data["dropped"])
-        return cls(columns=columns, dropped=dropped)
 
 
 def fit_feature_spec(features: pl.DataFrame, source: str) -> FeatureSpec:
@@ -201,4 +214,6 @@ def _number_problem(value: object) -> str:
             return f"text '{value}' in a number column"
     if isinstance(value, float) and math.isinf(value):
         return f"infinite value {value} in a number column"
+    if isinstance(value, (int, float)) and abs(value) > FLOAT32_MAX:
+        return f"value {value} is too large for the model (beyond ±3.4e38)"
     return f"value '{value}' is not a number"

@@ -9,18 +9,23 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import datetime
 import hashlib
 import importlib.util
-import os
-import shutil
-import uuid
-from collections.abc import Callable, Iterator
+import posixpath
+import re
+import stat
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
+from xml.etree import ElementTree
 
 import polars as pl
 
 from aura_sentinel.errors import DataError, UsageError
+from aura_sentinel.outputs import check_outputs, replaced_together
 
 Format = Literal["csv", "xls", "xlsx", "parquet"]
 
@@ -46,7 +51,9 @@ def sniff_format(path: Path) -> Format:
         return "xlsx"
     if head.startswith(_OLE2_MAGIC):
         return "xls"
-    if b"\x00" in head or not _is_utf8_prefix(head):
+    if b"\x00" not in head and not _is_utf8_prefix(head):
+        raise _not_utf8(path)
+    if b"\x00" in head:
         raise DataError(
             str(path),
             "not a CSV, Excel or Parquet file (binary content, or text that is not UTF-8)",
@@ -59,7 +66,9 @@ def read_customers(path: Path) -> pl.DataFrame:
     """Read a customer table from CSV, BIFF .xls, .xlsx or Parquet, decided by content.
 
     Text cells are stripped of surrounding whitespace and blank cells become null; column types are
-    left to the schema step, which knows each column's role.
+    left to the schema step, which knows each column's role. Excel error cells (#N/A) are blank;
+    Excel dates stay dates (never numbers). A pipe or a device, and an .xlsx sheet spanning more
+    than XLSX_MAX_CELLS cells, are refused before they are read.
     """
     file_format = sniff_format(path)
     reader = {"csv": _read_csv, "xls": _read_xls, "xlsx": _read_xlsx, "parquet": _read_parquet}
@@ -119,7 +128,34 @@ def _read_error(path: Path, file_format: Format, exc: Exception) -> DataError:
         return DataError(
             str(path), _ragged_row(path, _csv_separator(path)), "fix that row or export it again"
         )
+    if file_format == "csv" and "utf-8" in str(exc).lower():
+        return _not_utf8(path)
     return damaged_file(path, file_format, exc)
+
+
+def _not_utf8(path: Path) -> DataError:
+    return DataError(
+        str(path),
+        f"{_undecodable_row(path)} is not UTF-8 text",
+        "export the table again as UTF-8 CSV (or as .xlsx or Parquet)",
+    )
+
+
+def _undecodable_row(path: Path) -> str:
+    """The first row holding bytes that are not UTF-8, found by reading the file line by line
+    (only once a reader has failed). A line ending inside quotes does not end the row: with
+    quotes escaped by doubling, a line with an odd number of quotes opens or closes one."""
+    row = 0  # the header
+    quoted = False
+    with path.open("rb") as handle:
+        for line in handle:  # a line break never falls inside a UTF-8 character
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return f"row {row} after the header" if row else "the header row"
+            quoted ^= line.count(b'"') % 2 == 1
+            row += 0 if quoted else 1
+    return "a row"
 
 
 def damaged_file(path: Path, file_format: Format, exc: Exception) -> DataError:
@@ -135,10 +171,24 @@ def _no_rows(path: Path) -> DataError:
 
 
 def _check_readable_file(path: Path) -> None:
-    if not path.exists():
-        raise DataError(str(path), "no such file", "check the path")
-    if path.is_dir():
+    """Refuse anything but a regular file (a symlink to one is fine) before it is opened:
+    reading a named pipe or a device such as /dev/zero would wait or run forever."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(str(path), "no such file", "check the path") from None
+    except OSError as error:
+        raise DataError(
+            str(path), f"cannot be read ({error.strerror})", "check the path and its permissions"
+        ) from error
+    if stat.S_ISDIR(mode):
         raise DataError(str(path), "is a folder, not a file", "give the path of a customer file")
+    if not stat.S_ISREG(mode):
+        raise DataError(
+            str(path),
+            "is not a regular file (a named pipe, a device or a socket)",
+            "save the table to a file and give that file's path",
+        )
 
 
 def _is_utf8_prefix(head: bytes) -> bool:
@@ -155,19 +205,34 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+@contextlib.contextmanager
+def _csv_fields_unlimited() -> Iterator[None]:
+    """Lift the csv module's limit on a field's size (128 KB) while a file is read again to
+    name a row: Polars reads larger cells. The limit is process-wide, so it is put back."""
+    limit = csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(limit)
+
+
 def _csv_separator(path: Path) -> str:
     """The header's separator; also refuses duplicate names, which Polars would rename."""
     with path.open("rb") as handle:
         header = handle.readline().decode("utf-8", errors="replace")
     separator = max(_SEPARATORS, key=header.count)
-    names = next(csv.reader([header], delimiter=separator), [])
+    with _csv_fields_unlimited():
+        names = next(csv.reader([header], delimiter=separator), [])
     _check_names([name.lstrip("\ufeff").strip() for name in names], path)
     return separator
 
 
 def _ragged_row(path: Path, separator: str) -> str:
     """Where a CSV row has more fields than the header (read again only to name the row)."""
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+    with (
+        _csv_fields_unlimited(),
+        path.open(encoding="utf-8", errors="replace", newline="") as handle,
+    ):
         rows = csv.reader(handle, delimiter=separator)
         width = len(next(rows, []))
         for number, row in enumerate(rows, start=1):
@@ -188,8 +253,213 @@ def _read_parquet(path: Path) -> pl.DataFrame:
 
 
 def _read_xlsx(path: Path) -> pl.DataFrame:
-    frame = pl.read_excel(path, engine="calamine", infer_schema_length=None)
+    import fastexcel
+
+    _check_sheet_size(path)
+    try:
+        frame = pl.read_excel(
+            path, engine="calamine", infer_schema_length=None, raise_if_empty=False
+        )
+    except fastexcel.UnsupportedColumnTypeCombinationError:
+        # A column mixing durations (times such as 5:30) with numbers or text: every cell as
+        # its text, which the schema step reads as it reads a CSV.
+        frame = pl.read_excel(
+            path,
+            engine="calamine",
+            raise_if_empty=False,
+            read_options={"dtypes": "string"},
+        )
+    if frame.width == 0:
+        raise DataError(str(path), "the first sheet is empty", "put the table in the first sheet")
     return frame
+
+
+# calamine holds every cell of the rectangle a sheet's cells span, and aborts the process when
+# that memory cannot be had: a 1.5 KB file with cells at A1 and XFD1048576 asks for 17 billion
+# cells. A sheet that declares or spans more cells than this is refused before it is read;
+# 50 million cells is 2.4 million customers of the 21-column Telco table, more than a sheet holds.
+XLSX_MAX_CELLS = 50_000_000
+_XML_PART_LIMIT = 16 * 1024 * 1024  # workbook.xml and its relationships are a few KB
+_SHEET_HEAD_LIMIT = 1024 * 1024  # a sheet's <dimension> comes before its cells
+_CHUNK = 4 * 1024 * 1024
+_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,9})")
+_SHEET_DATA = re.compile(rb"<([A-Za-z_][\w.-]*:)?sheetData[\s>/]")
+
+Extent = tuple[int, int]  # rows, columns
+
+
+def _check_sheet_size(path: Path) -> None:
+    """Refuse an .xlsx whose first sheet declares or spans more than XLSX_MAX_CELLS cells."""
+    with zipfile.ZipFile(path) as archive:
+        for part in _first_sheet_parts(archive):
+            declared, prefix = _declared_extent(archive, part)
+            if declared is not None:
+                _refuse_large_sheet(path, declared, "declares")
+                if _cells_within(archive, part, declared[1], prefix):
+                    continue
+            _refuse_large_sheet(path, _parsed_extent(archive, part), "spans")
+
+
+def _refuse_large_sheet(path: Path, extent: Extent, verb: str) -> None:
+    rows, columns = extent
+    if rows * columns > XLSX_MAX_CELLS:
+        raise DataError(
+            str(path),
+            f"the first sheet {verb} {rows:,} rows x {columns:,} columns "
+            f"({rows * columns:,} cells, more than the {XLSX_MAX_CELLS:,} an .xlsx may have here)",
+            "export the table as CSV or Parquet",
+        )
+
+
+def _first_sheet_parts(archive: zipfile.ZipFile) -> list[str]:
+    """The zip member of the workbook's first sheet; every worksheet when that is unclear."""
+    names = set(archive.namelist())
+    workbook = _xml_part(archive, "xl/workbook.xml", names)
+    relations = _xml_part(archive, "xl/_rels/workbook.xml.rels", names)
+    sheet = next((e for e in workbook.iter() if _local(e.tag) == "sheet"), None)
+    if sheet is not None:
+        relation = next((value for key, value in sheet.items() if _local(key) == "id"), None)
+        for element in relations.iter():
+            if _local(element.tag) == "Relationship" and element.get("Id") == relation:
+                target = element.get("Target", "")
+                part = target[1:] if target.startswith("/") else posixpath.join("xl", target)
+                part = posixpath.normpath(part)
+                if part in names:
+                    return [part]
+    return sorted(n for n in names if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+
+
+def _xml_part(archive: zipfile.ZipFile, name: str, names: set[str]) -> ElementTree.Element:
+    if name not in names:
+        return ElementTree.Element("absent")
+    with archive.open(name) as handle:
+        return ElementTree.fromstring(handle.read(_XML_PART_LIMIT))
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+
+
+def _declared_extent(archive: zipfile.ZipFile, part: str) -> tuple[Extent | None, bytes]:
+    """The extent in the sheet's <dimension ref="A1:D20">, if any, and the namespace prefix
+    of its elements (b"" or b"x:"), from at most the first _SHEET_HEAD_LIMIT bytes."""
+    parser: ElementTree.XMLPullParser[ElementTree.Element] = ElementTree.XMLPullParser(
+        events=("start",)
+    )
+    head = b""
+    declared: Extent | None = None
+    with archive.open(part) as handle:
+        while len(head) < _SHEET_HEAD_LIMIT and (chunk := handle.read(64 * 1024)):
+            head += chunk
+            parser.feed(chunk)
+            elements = [event[-1] for event in parser.read_events()]
+            names = {_local(e.tag): e for e in elements if isinstance(e, ElementTree.Element)}
+            if "dimension" in names:
+                declared = _ref_extent(names["dimension"].get("ref", ""))
+            if "sheetData" in names:
+                break
+    found = _SHEET_DATA.search(head)
+    return declared, (found.group(1) or b"") if found else b""
+
+
+def _ref_extent(ref: str) -> Extent | None:
+    """Rows and columns from A1 to the end of a range such as "A1:XFD1048576"."""
+    found = _REF.fullmatch(ref.rsplit(":", 1)[-1].replace("$", ""))
+    return None if found is None else (int(found.group(2)), _column_number(found.group(1)))
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
+def _cells_within(archive: zipfile.ZipFile, part: str, columns: int, prefix: bytes) -> bool:
+    """Whether every cell gives its position (r="B7") and all of them fit in `columns`
+    columns and as many rows as keep the sheet within XLSX_MAX_CELLS: regular expression
+    passes for cells beyond, cells without a plain position and cells written with another
+    namespace prefix (a cheap check; when it fails `_parsed_extent` places every cell)."""
+    most = XLSX_MAX_CELLS // columns  # rounded down to d999..9, cheaper to match
+    rows = int(str(most)[0]) * 10 ** (len(str(most)) - 1) - 1
+    if rows < 1:
+        return False
+    beyond = re.compile(
+        rb'<%sc r="(?:(?:%s)[0-9]|[A-Z]{1,3}(?:%s)")'
+        % (
+            prefix,
+            _above(_column_letters(columns), _LETTERS).encode(),
+            _above(str(rows), _DIGITS).encode(),
+        )
+    )
+    unplaced = re.compile(rb'<%sc(?=[\s>/])(?! r="[A-Z]{1,3}[0-9])' % prefix)
+    foreign = re.compile(rb"(?<!<%s):c[\s>/]|<c[\s>/]" % prefix[:-1] if prefix else rb":c[\s>/]")
+    checks = (beyond, unplaced, foreign)
+    carry = b""
+    with archive.open(part) as handle:
+        while chunk := handle.read(_CHUNK):
+            text = carry + chunk
+            cut = text.rfind(b"<")
+            text, carry = text[:cut], text[cut:]
+            if any(check.search(text) for check in checks):
+                return False
+    return not any(check.search(carry) for check in checks)
+
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIGITS = "0123456789"
+
+
+def _column_letters(number: int) -> str:
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = _LETTERS[rest] + letters
+    return letters or "A"
+
+
+def _above(value: str, alphabet: str) -> str:
+    """A regular expression for the words of `alphabet` after `value`: longer, or as long
+    and later in order (as numbers without leading zeros, or column letters, compare)."""
+    first, last = alphabet[0], alphabet[-1]
+    options = [f"[{first}-{last}]{{{len(value) + 1},}}"]
+    for index, char in enumerate(value):
+        if char != last:
+            later = alphabet[alphabet.index(char) + 1]
+            tail = len(value) - index - 1
+            options.append(f"{value[:index]}[{later}-{last}][{first}-{last}]{{{tail}}}")
+    return "|".join(options)
+
+
+def _parsed_extent(archive: zipfile.ZipFile, part: str) -> Extent:
+    """Every cell with a value, placed as calamine places it: by its r="B7", else next to the
+    previous cell of its row; a row without r="7" follows the previous row."""
+    rows = columns = 0
+    row = column = -1
+    with archive.open(part) as handle:
+        for event, element in ElementTree.iterparse(handle, events=("start", "end")):
+            name = _local(element.tag)
+            if event == "start" and name == "row":
+                position = element.get("r")
+                row = int(position) - 1 if position and position.isdigit() else row + 1
+                column = -1
+            elif event == "start" and name == "c":
+                found = _REF.fullmatch(element.get("r", "").upper())
+                if found is None:
+                    column += 1
+                else:
+                    row, column = int(found.group(2)) - 1, _column_number(found.group(1)) - 1
+            elif event == "end" and name == "c":
+                if any(_local(child.tag) in {"v", "is"} and _has_text(child) for child in element):
+                    rows, columns = max(rows, row + 1), max(columns, column + 1)
+                element.clear()
+            elif event == "end" and name == "row":
+                element.clear()
+    return rows, columns
+
+
+def _has_text(element: ElementTree.Element) -> bool:
+    return any(element.itertext())
 
 
 def _read_xls(path: Path) -> pl.DataFrame:
@@ -200,45 +470,70 @@ def _read_xls(path: Path) -> pl.DataFrame:
     if sheet.nrows == 0:
         raise DataError(str(path), "the first sheet is empty", "put the table in the first sheet")
     names = [
-        _cell_text(value, kind)
+        _cell_text(value, kind, book.datemode)
         for value, kind in zip(sheet.row_values(0), sheet.row_types(0), strict=True)
     ]
     columns: dict[str, pl.Series] = {}
     for index, name in enumerate(names):
         values = sheet.col_values(index, start_rowx=1)
         kinds = sheet.col_types(index, start_rowx=1)
-        columns[name] = _xls_column(name, values, kinds)
+        columns[name] = _xls_column(name, values, kinds, book.datemode)
     return pl.DataFrame(columns)
 
 
-def _xls_column(name: str, values: list[object], kinds: list[int]) -> pl.Series:
+def _xls_column(name: str, values: list[object], kinds: list[int], datemode: int) -> pl.Series:
+    """One sheet column: numbers, dates (a Datetime column), or text when the kinds are mixed.
+
+    An error cell (#N/A, #DIV/0!, ...) is a missing value, as calamine reads it in .xlsx; its
+    error code is never read as a number. A date cell is never a number: in a column of dates
+    it is a date, among other cells its text (2020-01-31).
+    """
     import xlrd
 
-    empty = {xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK}
-    if all(kind in empty or kind == xlrd.XL_CELL_NUMBER for kind in kinds):
-        numbers = [
-            None if kind in empty else value for value, kind in zip(values, kinds, strict=True)
-        ]
+    missing = {xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK, xlrd.XL_CELL_ERROR}
+    present = {kind for kind in kinds if kind not in missing}
+    cells = zip(values, kinds, strict=True)
+    if present <= {xlrd.XL_CELL_NUMBER}:
+        numbers = [None if kind in missing else value for value, kind in cells]
         return pl.Series(name, numbers, dtype=pl.Float64)
+    if present == {xlrd.XL_CELL_DATE}:
+        dates = [None if kind in missing else _xls_date(value, datemode) for value, kind in cells]
+        return pl.Series(name, dates, dtype=pl.Datetime("ms"))
     texts = [
-        None if kind in empty else _cell_text(value, kind)
-        for value, kind in zip(values, kinds, strict=True)
+        None if kind in missing else _cell_text(value, kind, datemode) for value, kind in cells
     ]
     return pl.Series(name, texts, dtype=pl.String)
 
 
-def _cell_text(value: object, kind: int) -> str:
+def _xls_date(value: object, datemode: int) -> datetime.datetime | None:
+    import xlrd
+
+    try:
+        return xlrd.xldate_as_datetime(value, datemode)  # type: ignore[no-any-return]
+    except (TypeError, ValueError):  # xlrd's XLDateError is a ValueError
+        return None  # a date the sheet cannot hold, such as a negative one
+
+
+def _cell_text(value: object, kind: int, datemode: int = 0) -> str:
     import xlrd
 
     if kind == xlrd.XL_CELL_NUMBER and isinstance(value, float) and value.is_integer():
         return str(int(value))
     if kind == xlrd.XL_CELL_BOOLEAN:
         return "True" if value else "False"
+    if kind == xlrd.XL_CELL_DATE:
+        date = _xls_date(value, datemode)
+        if date is not None:
+            return date.date().isoformat() if date.time() == datetime.time() else str(date)
     return str(value)
 
 
 def tidy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
-    """Strip names and text cells, turn blank text into null, refuse unusable headers."""
+    """Strip names and text cells, turn blank text into null, refuse unusable headers.
+
+    Categorical and Enum columns (what pandas writes for `category`) become text: their values
+    are categories, like any text column's.
+    """
     names = [name.lstrip("\ufeff").strip() for name in frame.columns]
     blank = [index + 1 for index, name in enumerate(names) if not name]
     if blank:
@@ -249,15 +544,17 @@ def tidy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
         )
     _check_names(names, path)
     frame = frame.rename(dict(zip(frame.columns, names, strict=True)))
-    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    frame = frame.with_columns(
-        pl.col(name).str.strip_chars().replace("", None) for name in text_columns
-    )
+    categorical = [
+        name for name, dtype in frame.schema.items() if isinstance(dtype, (pl.Categorical, pl.Enum))
+    ]
+    frame = frame.with_columns(pl.col(categorical).cast(pl.String))
+    text = pl.col(pl.String).str.strip_chars()  # one expression for all text columns
+    frame = frame.with_columns(pl.when(text != "").then(text))
     return frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines are not customers
 
 
 def _check_names(names: list[str], path: Path) -> None:
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise DataError(
             str(path),
@@ -274,94 +571,52 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None], reads: Iterable[Path] = ()) -> None:
     """Call `write` on a temporary file beside `path`, then rename it into place.
 
-    A failure or an interruption leaves any existing file at `path` untouched and no temporary
-    file behind.
+    `reads` are the files the command reads: `path` may not be one of them. A failure or an
+    interruption leaves any existing file at `path` untouched and no temporary file behind.
     """
-    if path.is_dir():
-        raise UsageError(str(path), "is a folder", "give a file name for the output")
-    if not path.parent.is_dir():
-        raise UsageError(str(path), "its folder does not exist", "create the folder first")
-    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except OSError as error:
-        raise _unwritable(path, error) from error
-    finally:
-        temporary.unlink(missing_ok=True)
+    with replaced_together(reads, [path]) as staged:
+        write(staged[path])
 
 
-def _unwritable(path: Path, error: OSError) -> UsageError:
-    """A write that failed for the system's reasons: permissions, a full disk, a bad path."""
-    reason = error.strerror or _first_line(error)
-    return UsageError(
-        str(path),
-        f"cannot be written ({reason})",
-        "check that you may write to its folder and that the disk has space; nothing was changed",
-    )
-
-
-@contextlib.contextmanager
-def atomic_folder(path: Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside `path`; on success it replaces `path`.
-
-    On any failure the temporary folder is removed and an existing `path` stays as it was.
-    """
-    token = uuid.uuid4().hex
-    staging = path.parent / f".{path.name}.{token}.new"
-    retired = path.parent / f".{path.name}.{token}.old"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging.mkdir()
-    except OSError as error:
-        raise _unwritable(path, error) from error
-    try:
-        yield staging
-        if path.exists():
-            os.replace(path, retired)
-        os.replace(staging, path)
-    except BaseException as error:
-        if retired.exists() and not path.exists():
-            os.replace(retired, path)
-        if isinstance(error, OSError):
-            raise _unwritable(path, error) from error
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(retired, ignore_errors=True)
+TABLE_SUFFIXES = (".csv", ".parquet", ".xls")
 
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:
     """Write a frame atomically as CSV, Parquet or BIFF .xls, chosen by the file's suffix."""
+    check_table_output(path, frame.height)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         atomic_write(path, lambda target: frame.write_parquet(target, statistics=False))
     elif suffix == ".xls":
-        _check_fits_xls(frame, path)
         atomic_write(path, lambda target: _write_xls(frame, target))
-    elif suffix == ".csv":
-        atomic_write(path, lambda target: frame.write_csv(target))
     else:
-        raise UsageError(str(path), f"unknown file type '{suffix}'", "use .csv, .parquet or .xls")
+        atomic_write(path, lambda target: frame.write_csv(target))
 
 
 _XLS_MAX_ROWS = 65_535  # a BIFF8 sheet holds 65,536 rows, one of them the header
 
 
-def _check_fits_xls(frame: pl.DataFrame, path: Path) -> None:
+def check_table_output(path: Path, rows: int) -> None:
+    """Refuse a table output that cannot be written, before the table is made."""
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise UsageError(str(path), f"unknown file type '{suffix}'", "use .csv, .parquet or .xls")
+    check_outputs((), [path])
+    if suffix != ".xls":
+        return
     if importlib.util.find_spec("xlwt") is None:
         raise UsageError(
             str(path),
             "writing .xls needs the xlwt package",
             "pip install 'aura-sentinel[dev]', or write .csv or .parquet",
         )
-    if frame.height > _XLS_MAX_ROWS:
+    if rows > _XLS_MAX_ROWS:
         raise UsageError(
             str(path),
-            f"{frame.height:,} rows do not fit in an .xls sheet (at most {_XLS_MAX_ROWS:,})",
+            f"{rows:,} rows do not fit in an .xls sheet (at most {_XLS_MAX_ROWS:,})",
             "write .csv or .parquet for large tables",
         )
 

@@ -12,6 +12,7 @@ first batches are read and assessed (see `ScoringModel.load` and `_assessed_batc
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -26,23 +27,32 @@ import polars as pl
 import xgboost as xgb
 
 from aura_sentinel.budget import allocate
-from aura_sentinel.bundle import MANIFEST, POLICY_WEIGHTS, Bundle, load_bundle, policy_weights
+from aura_sentinel.bundle import (
+    BUNDLE_FILES,
+    MANIFEST,
+    POLICY_WEIGHTS,
+    Bundle,
+    load_bundle,
+    policy_record,
+    policy_weights,
+)
 from aura_sentinel.churn import only_stumps
 from aura_sentinel.errors import UsageError
 from aura_sentinel.features import LevelCodes
-from aura_sentinel.io import atomic_write, read_customer_batches, sha256_file
+from aura_sentinel.io import read_customer_batches, sha256_file
+from aura_sentinel.outputs import check_outputs, replaced_together
 from aura_sentinel.record import RunRecord, record_path, write_record
-from aura_sentinel.results import RISK_LEVELS, neutralise_formulas
+from aura_sentinel.results import RISK_LEVELS, check_results, neutralise_formulas, result_rules
 from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.simulator import Simulator
 from aura_sentinel.retention.state import (
     SOURCE_COLUMNS,
     StateMatrix,
     build_state,
-    check_charges,
+    check_state_columns,
     monthly_charges,
 )
-from aura_sentinel.schema import as_text, customer_ids
+from aura_sentinel.schema import as_text, check_id_column, customer_ids
 
 if TYPE_CHECKING:
     from aura_sentinel.retention.dqn import QNetwork
@@ -51,6 +61,7 @@ FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[int], None]
 DRIVERS = 3
 DEFAULT_BATCH_ROWS = 200_000
+MAX_BATCH_ROWS = 100_000_000  # a batch this size already takes tens of GB
 
 
 @dataclass(frozen=True)
@@ -79,9 +90,7 @@ class ScoringModel:
     def load(cls, path: Path) -> ScoringModel:
         bundle = load_bundle(path)
         weights = policy_weights(bundle)  # verified here, so a bad bundle fails at once
-        policy = PolicySettings.from_json(
-            bundle.manifest["policy"]["settings"], str(bundle.path / MANIFEST)
-        )
+        policy = policy_record(bundle).settings
         loader = ThreadPoolExecutor(max_workers=1)
         network = loader.submit(_load_network, weights, policy, str(bundle.path / POLICY_WEIGHTS))
         loader.shutdown(wait=False)  # its thread ends once the network is loaded
@@ -128,10 +137,16 @@ class Decisions:
 def assess(
     batch: pl.DataFrame, model: ScoringModel, explain: bool, source: str, first_row: int = 0
 ) -> Assessment:
-    """One XGBoost call for the whole batch, and the customers' states."""
+    """One XGBoost call for the whole batch, and the customers' states.
+
+    Refuses (DataError) a batch without the bundle's id column, with values the model or the
+    state cannot read (text, dates or lists in number columns, numbers beyond float32), or a
+    bad monthly charge, naming the file's column and row.
+    """
     spec = model.bundle.spec
+    check_id_column(batch.columns, model.bundle.roles, source)
     matrix = spec.matrix(batch, source, first_row)
-    check_charges(batch, source, first_row)
+    check_state_columns(batch, source, first_row)
     if explain:
         data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
         contributions = model.bundle.booster.predict(
@@ -184,7 +199,7 @@ def score_frame(
     default each customer gets the action with the highest Q-value.
     """
     assessment = assess(batch, model, settings.explain, source, first_row)
-    return _results(assessment, model, settings, actions)
+    return _results(assessment, model, settings, actions, source)
 
 
 def _results(
@@ -192,7 +207,9 @@ def _results(
     model: ScoringModel,
     settings: ScoreSettings,
     actions: Callable[[Decisions], npt.NDArray[np.int64]] | None,
+    source: str,
 ) -> tuple[pl.DataFrame, Decisions]:
+    """The results of one batch, checked by the rules `report` reads them by."""
     batch, first_row = assessment.batch, assessment.first_row
     decisions = decide(assessment, model)
     chosen = decisions.gain.argmax(axis=1) if actions is None else actions(decisions)
@@ -219,6 +236,14 @@ def _results(
             _role_text(batch, SOURCE_COLUMNS["contract"], "Contract"),
             _top_drivers(batch, model, decisions.contributions, assessment.levels),
         ]
+    )
+    check_results(
+        results,
+        result_rules(model.policy.catalog.names),
+        source,
+        "row {} after the header",
+        "a result broke its own rule: report this with that row",
+        first_row,
     )
     if roles.target in batch.columns:
         results = results.with_columns(batch.get_column(roles.target).alias(roles.target))
@@ -368,7 +393,9 @@ def score_file(
 ) -> ScoreSummary:
     """Score every customer of `data` and write the results atomically to `output`."""
     started = time.perf_counter()
-    _check_paths(data, output, batch_rows, budget, settings)
+    _check_options(output, batch_rows, budget, settings)
+    reads = [data, *(models / name for name in BUNDLE_FILES)]
+    check_outputs(reads, [output, record_path(output)])
     model = ScoringModel.load(models)
     source = str(data)
     plan = None if budget is None else _budget_plan(data, model, source, budget, batch_rows)
@@ -386,20 +413,16 @@ def score_file(
         for assessment in _assessed_batches(data, model, settings.explain, source, batch_rows):
             first_row, height = assessment.first_row, assessment.batch.height
             actions = None if plan is None else _given(plan[first_row : first_row + height])
-            results, decisions = _results(assessment, model, settings, actions)
+            results, decisions = _results(assessment, model, settings, actions, source)
             summary.add(results, decisions)
             if progress is not None:
                 progress(first_row + height)
             yield results
 
-    def write(target: Path) -> None:
-        _write_results(scored_batches(), target, output)
-        # The results are complete: the old run's record goes just before they replace the old
-        # results, so an interruption never pairs a record with results of another run.
-        record_path(output).unlink(missing_ok=True)
-
-    atomic_write(output, write)
-    write_record(output, _run_record(summary, model, output))
+    record = record_path(output)
+    with replaced_together(reads, [output, record]) as staged:
+        _write_results(scored_batches(), staged[output], output)
+        write_record(staged[record], _run_record(summary, model, staged[output]))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -427,13 +450,15 @@ def _run_record(summary: ScoreSummary, model: ScoringModel, output: Path) -> Run
     )
 
 
-def _check_paths(
-    data: Path, output: Path, batch_rows: int, budget: float | None, settings: ScoreSettings
+def _check_options(
+    output: Path, batch_rows: int, budget: float | None, settings: ScoreSettings
 ) -> None:
-    if batch_rows < 1:
-        raise UsageError("--batch-rows", f"{batch_rows} is not positive", "give 1 or more")
-    if budget is not None and budget < 0:
-        raise UsageError("--budget", f"{budget} is negative", "give an amount of 0 or more")
+    if not 1 <= batch_rows <= MAX_BATCH_ROWS:
+        raise UsageError(
+            "--batch-rows", f"{batch_rows} is out of range", f"give 1 to {MAX_BATCH_ROWS:,}"
+        )
+    if budget is not None and not (math.isfinite(budget) and budget >= 0):
+        raise UsageError("--budget", f"{budget} is not an amount", "give a number of 0 or more")
     if not 0 <= settings.medium <= settings.high <= 1:
         raise UsageError(
             "--high/--medium",
@@ -442,8 +467,6 @@ def _check_paths(
         )
     if output.suffix.lower() not in {".csv", ".parquet"}:
         raise UsageError(str(output), "unknown output type", "name it .csv or .parquet")
-    if output.exists() and data.exists() and output.resolve() == data.resolve():
-        raise UsageError(str(output), "is the input file", "write the results to another file")
 
 
 # Batches assessed ahead while the policy network is still loading: enough to fill the second

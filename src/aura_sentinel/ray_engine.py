@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -28,7 +29,8 @@ from aura_sentinel.budget import (
     upgrade_candidates,
 )
 from aura_sentinel.errors import DataError, UsageError
-from aura_sentinel.io import atomic_folder, tidy
+from aura_sentinel.io import tidy
+from aura_sentinel.outputs import FolderOutput, check_outputs, replaced_together
 from aura_sentinel.pipeline import (
     Decisions,
     ScoreSettings,
@@ -131,8 +133,8 @@ def score_on_ray(
     and kept on the cluster, and the plan is found from sums over their blocks (see `budget`).
     """
     started = time.perf_counter()
-    if budget is not None and budget < 0:
-        raise UsageError("--budget", f"{budget} is negative", "give an amount of 0 or more")
+    if budget is not None and not (math.isfinite(budget) and budget >= 0):
+        raise UsageError("--budget", f"{budget} is not an amount", "give a number of 0 or more")
     ray, ray_data = _import_ray()
     files = _parquet_inputs(data)
     model = ScoringModel.load(models)  # verified on the driver too: a bad bundle fails at once
@@ -142,7 +144,7 @@ def score_on_ray(
             "the bundle has no customer id column, and row numbers are not defined across blocks",
             "train with --id naming the customer id column",
         )
-    _check_output_folder(out)
+    check_outputs(files, folder=_results_folder(out))
     logging.getLogger("ray").setLevel(logging.ERROR)
     if not ray.is_initialized():
         ray.init(
@@ -171,8 +173,8 @@ def score_on_ray(
         batch_format="pyarrow",
         compute=ray_data.ActorPoolStrategy(min_size=1),
     ).materialize()
-    with atomic_folder(out) as staging:
-        scored.write_parquet(str(staging))
+    with replaced_together(files, folder=_results_folder(out)) as staged:
+        scored.write_parquet(str(staged.folder))
     summary = _summary(scored, model, data, models, out, settings)
     summary.driver_weight, summary.unseen_levels = ray.get(totals.result.remote())
     summary.budget = budget
@@ -281,18 +283,9 @@ def _parquet_inputs(data: str) -> list[Path]:
     return files
 
 
-def _check_output_folder(out: Path) -> None:
-    """The output is a folder of Parquet files; never replace a folder holding anything else."""
-    if out.is_file():
-        raise UsageError(str(out), "is a file", "give a folder for the results of --engine ray")
-    if out.is_dir():
-        others = [item.name for item in out.iterdir() if item.suffix != ".parquet"]
-        if others:
-            raise UsageError(
-                str(out),
-                f"holds other files than results (e.g. {others[0]})",
-                "give a new or empty folder",
-            )
+def _results_folder(out: Path) -> FolderOutput:
+    """The output is a folder of Parquet files; a folder holding anything else is never replaced."""
+    return FolderOutput(out, owns=lambda name: name.endswith(".parquet"), what="results folder")
 
 
 def _summary(

@@ -1,15 +1,141 @@
-"""The results file that `score` writes and `report` reads: its vocabulary and its CSV guard."""
+"""The results file that `score` writes and `report` reads: its columns, their rules, its CSV guard.
+
+`RESULT_COLUMNS` names every column `score` writes (the training target, when the scored file has
+it, is copied after them). `result_rules` says what each column may hold; `check_results` applies
+the rules to a frame, vectorised, and names the first cell that breaks one.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
 import polars as pl
 
+from aura_sentinel.errors import DataError
+
 RISK_LEVELS = ("HIGH", "MEDIUM", "LOW")
+RESULT_COLUMNS = (
+    "CustomerID",
+    "Tenure",
+    "MonthlyCharges",
+    "ChurnProbability",
+    "RiskLevel",
+    "ActionID",
+    "RecommendedAction",
+    "ActionCost",
+    "ExpectedValue",
+    "ExpectedGain",
+    "Contract",
+    "TopDrivers",
+)
+ID_COLUMN = "CustomerID"
 _FORMULA_STARTS = ("=", "+", "-", "@")
 
 
+@dataclass(frozen=True)
+class ColumnRule:
+    """What one results column may hold."""
+
+    kind: Literal["number", "whole number", "text"]
+    low: float = -math.inf
+    high: float = math.inf
+    finite: bool = True
+    """Numbers only: NaN and infinity are refused."""
+    levels: tuple[str, ...] = ()
+    """Text only: the allowed values (empty: any text)."""
+    blank: bool = False
+    """Empty cells are allowed (a column copied from an input that may lack it)."""
+
+    def describe(self) -> str:
+        if self.levels:
+            return f"one of {', '.join(self.levels)}"
+        if self.kind == "text":
+            return "a text"
+        if math.isinf(self.low) and math.isinf(self.high):
+            return f"a {'finite ' if self.finite else ''}{self.kind}"
+        if math.isinf(self.high):
+            return f"a {self.kind} of {self.low:g} or more"
+        return f"a {self.kind} from {self.low:g} to {self.high:g}"
+
+
+def result_rules(action_names: Sequence[str]) -> dict[str, ColumnRule]:
+    """The rule of every results column, for a bundle with these actions (ids 0, 1, ...)."""
+    return {
+        "CustomerID": ColumnRule("text", blank=True),
+        "Tenure": ColumnRule("number", finite=False, blank=True),  # copied from the input
+        "MonthlyCharges": ColumnRule("number", finite=False, blank=True),  # likewise
+        "ChurnProbability": ColumnRule("number", 0, 1),
+        "RiskLevel": ColumnRule("text", levels=RISK_LEVELS),
+        "ActionID": ColumnRule("whole number", 0, len(action_names) - 1),
+        "RecommendedAction": ColumnRule("text", levels=tuple(action_names)),
+        "ActionCost": ColumnRule("number", 0),
+        "ExpectedValue": ColumnRule("number"),
+        "ExpectedGain": ColumnRule("number"),
+        "Contract": ColumnRule("text", blank=True),
+        "TopDrivers": ColumnRule("text", blank=True),
+    }
+
+
+def named_like_result(column: str, role: str) -> bool:
+    """A target or id column named like a results column would be confused with it (the id
+    column's values are written as CustomerID, so an id column of that name is no clash)."""
+    return column in RESULT_COLUMNS and not (role == "id" and column == ID_COLUMN)
+
+
+def check_results(
+    frame: pl.DataFrame,
+    rules: dict[str, ColumnRule],
+    source: str,
+    rows: str,
+    fix: str,
+    first_row: int = 0,
+) -> None:
+    """Raise DataError naming the first cell of `frame` that breaks its column's rule.
+
+    Number columns must already be numeric; `rows` is how rows are counted in the message
+    ("row {} after the header" for a CSV file); `first_row` is the frame's offset in its file.
+    """
+    for name, rule in rules.items():
+        if name not in frame.columns:
+            continue
+        column = frame.get_column(name)
+        bad = _breaks(column, rule)
+        if bad.any():
+            row = int(bad.arg_max() or 0)
+            value = "an empty cell" if column[row] is None else f"'{column[row]}'"
+            raise DataError(
+                source,
+                f"column {name}, {rows.format(first_row + row + 1)}: {value} is not "
+                f"{rule.describe()}",
+                fix,
+            )
+
+
+def _breaks(column: pl.Series, rule: ColumnRule) -> pl.Series:
+    """True for each cell that breaks `rule`."""
+    present = column.is_not_null()
+    bad = pl.repeat(False, column.len(), eager=True) if rule.blank else ~present
+    if rule.kind == "text":
+        if rule.levels:
+            bad = bad | (present & ~column.cast(pl.String).is_in(rule.levels))
+        return bad
+    numbers = column.cast(pl.Float64)
+    finite = numbers.is_finite()
+    out_of_range = (numbers < rule.low) | (numbers > rule.high)
+    if rule.kind == "whole number":
+        out_of_range = out_of_range | (numbers != numbers.floor())
+    # Polars orders NaN above every number: without `finite`, only real numbers are range-checked.
+    out_of_range = out_of_range | ~finite if rule.finite else out_of_range & ~numbers.is_nan()
+    breaks: pl.Series = bad | (present & out_of_range).fill_null(False)
+    return breaks
+
+
 def neutralise_formulas(results: pl.DataFrame) -> pl.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe."""
+    """Prefix text cells and column names that a spreadsheet would run as a formula with an
+    apostrophe (a copied target column may be named `=SUM(1+1)` or `@x`)."""
     text_columns = [name for name, dtype in results.schema.items() if dtype == pl.String]
     return results.with_columns(
         pl.when(pl.any_horizontal(pl.col(name).str.starts_with(mark) for mark in _FORMULA_STARTS))
@@ -17,7 +143,16 @@ def neutralise_formulas(results: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col(name))
         .alias(name)
         for name in text_columns
-    )
+    ).rename(neutralised_name)
+
+
+def neutralised_name(name: str) -> str:
+    return f"'{name}" if name.startswith(_FORMULA_STARTS) else name
+
+
+def restored_name(name: str) -> str:
+    """Undo `neutralised_name` on a column name read back from CSV."""
+    return name[1:] if name[:1] == "'" and name[1:].startswith(_FORMULA_STARTS) else name
 
 
 def restore_formulas(text: pl.Expr) -> pl.Expr:

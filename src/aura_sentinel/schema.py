@@ -7,6 +7,7 @@ user fixes a file once, not once per problem.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,61 @@ _NUMERIC_SHARE = 0.9
 _POSITIVE = ("yes", "y", "true", "t", "1", "1.0")
 _NEGATIVE = ("no", "n", "false", "f", "0", "0.0")
 
+# The largest float32: the churn model and the state read numbers as float32, where anything
+# larger is infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# What to give instead, for the number columns the Telco schema and the customer state know.
+_NUMBER_FIXES = {
+    "tenure": "give the number of months as a customer",
+    "MonthlyCharges": "give the monthly charge as a number",
+    "TotalCharges": "give the total charged so far as a number",
+    "recent_interventions": "give the number of recent retention contacts",
+    "days_since_contact": "give the number of days since the last retention contact",
+    "response_rate": "give the share of past offers taken up, from 0 to 1",
+    "engagement": "give the share of services used, from 0 to 1",
+}
+
+
+def unusable_kind(dtype: pl.DataType) -> str | None:
+    """What a column of this type holds when it gives neither numbers nor text: "dates",
+    "lists"...; None for numbers, text, true/false and empty columns."""
+    if dtype.is_temporal():
+        if isinstance(dtype, pl.Duration):
+            return "durations"
+        return "times of day" if dtype == pl.Time else "dates"
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return "lists"
+    if isinstance(dtype, pl.Struct):
+        return "structs (several values per cell)"
+    if dtype.is_numeric() or dtype in (pl.String, pl.Boolean, pl.Null, pl.Categorical):
+        return None
+    if isinstance(dtype, pl.Enum):
+        return None
+    return f"values of type {dtype}"
+
+
+def beyond_float32(numbers: pl.Series) -> pl.Series:
+    """Where a Float64 column holds an infinite number or one beyond float32 (NaN and blanks
+    are missing values, not too large: Polars orders NaN above every number)."""
+    too_large: pl.Series = ((numbers.abs() > FLOAT32_MAX) & ~numbers.is_nan()).fill_null(False)
+    return too_large
+
+
+def number_fix(name: str) -> str:
+    """What to do about a column that should hold numbers and does not."""
+    return _NUMBER_FIXES.get(name, "give one number per cell in that column")
+
+
+def check_id_column(columns: Collection[str], roles: ColumnRoles, source: str) -> None:
+    """Refuse a table without the id column a model bundle names its customers by."""
+    if roles.id is not None and roles.id not in columns:
+        raise DataError(
+            source,
+            f"no id column '{roles.id}', which the model bundle names customers by",
+            f"add the '{roles.id}' column (one id per customer) to the file",
+        )
+
 
 @dataclass(frozen=True)
 class ColumnRoles:
@@ -38,16 +94,6 @@ class ColumnRoles:
     def to_json(self) -> dict[str, object]:
         return {"target": self.target, "id": self.id, "excluded": list(self.excluded)}
 
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> ColumnRoles:
-        excluded = data.get("excluded", [])
-        identifier = data.get("id")
-        return cls(
-            target=str(data["target"]),
-            id=None if identifier is None else str(identifier),
-            excluded=tuple(str(name) for name in excluded) if isinstance(excluded, list) else (),
-        )
-
 
 def resolve_roles(
     columns: list[str],
@@ -58,16 +104,17 @@ def resolve_roles(
 ) -> ColumnRoles:
     """Roles for a table: defaults from the Telco schema, overridden by the user's options."""
     problems: list[str] = []
+    present = set(columns)
     target_name = target or DEFAULT_TARGET
-    if target_name not in columns:
+    if target_name not in present:
         hint = "" if target else " (the Telco default)"
         problems.append(f"no target column '{target_name}'{hint}")
-    if identifier is not None and identifier not in columns:
+    if identifier is not None and identifier not in present:
         problems.append(f"no id column '{identifier}'")
     id_name = (
-        identifier if identifier is not None else (DEFAULT_ID if DEFAULT_ID in columns else None)
+        identifier if identifier is not None else (DEFAULT_ID if DEFAULT_ID in present else None)
     )
-    problems += [f"--exclude '{name}': no such column" for name in excluded if name not in columns]
+    problems += [f"--exclude '{name}': no such column" for name in excluded if name not in present]
     if problems:
         raise UsageError(
             source,
@@ -92,6 +139,13 @@ def prepare_training_table(frame: pl.DataFrame, roles: ColumnRoles, source: str)
     """Check a training table and give typed features, outcomes and ids; raise on any problem."""
     problems: list[str] = []
     notes: list[str] = []
+    if roles.target not in frame.columns:  # with --policy-only the bundle's roles are used
+        raise DataError(
+            source,
+            f"no target column '{roles.target}', the outcome the model bundle was trained on",
+            f"add the '{roles.target}' column, or train the churn model again on this table",
+        )
+    check_id_column(frame.columns, roles, source)
 
     role_columns = {roles.target, *roles.excluded} | ({roles.id} if roles.id else set())
     candidates = frame.select([name for name in frame.columns if name not in role_columns])
@@ -137,7 +191,8 @@ def coerce_feature_types(
 ) -> pl.DataFrame:
     """Numbers (also numbers stored as text) become Float64; other text stays text.
 
-    Columns of other types (dates, lists) are dropped with a note.
+    Columns of other types (dates, lists) are dropped with a note. An infinite number, or one
+    beyond float32 (what the model reads), is a problem naming its row.
     """
     kept: list[pl.Series] = []
     for name in frame.columns:
@@ -149,11 +204,14 @@ def coerce_feature_types(
         else:
             notes.append(f"column '{name}' of type {column.dtype} is not used")
     for column in kept:
-        if column.dtype == pl.Float64 and column.is_infinite().any():
-            row = int(column.is_infinite().arg_max() or 0)
+        if column.dtype != pl.Float64:
+            continue
+        too_large = beyond_float32(column)
+        if too_large.any():
+            row = int(too_large.arg_max() or 0)
+            kind = "infinite value" if column.is_infinite()[row] else "value too large"
             problems.append(
-                f"column '{column.name}': infinite value {column[row]} (row {row + 1} after the "
-                "header)"
+                f"column '{column.name}': {kind} {column[row]} (row {row + 1} after the header)"
             )
     return pl.DataFrame(kept)
 

@@ -1,7 +1,9 @@
-"""Where the shipped demo data and model bundle are, in a checkout or an installed wheel.
+"""Where the shipped demo data and model bundle are, in an installed wheel or a source checkout.
 
-A `./data/dataset.xls` or `./models` in the working folder wins over the packaged copies, so a
-user who trains a new bundle in a folder then scores with it there.
+A `./data/dataset.xls` or `./models` in the working folder wins over the shipped copies, so a
+user who trains a new bundle in a folder then scores with it there. A wheel carries the shipped
+copies inside the package; an editable install (`pip install -e .`) runs from the source
+checkout, where they are the repository's own `data/` and `models/`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ def default_data() -> Path:
     """`./data/dataset.xls` if present, else the demo table packaged with aura-sentinel."""
     if LOCAL_DATA.is_file():
         return LOCAL_DATA
-    packaged = _packaged("data") / "dataset.xls"
-    if packaged.is_file():
-        return packaged
+    for shipped in _shipped("data"):
+        if (shipped / "dataset.xls").is_file():
+            return shipped / "dataset.xls"
     raise UsageError("DATA", "no data file given and no shipped demo data found", "give a file")
 
 
@@ -29,13 +31,17 @@ def default_models() -> Path:
     """`./models` if it holds a bundle, else the bundle packaged with aura-sentinel."""
     if (LOCAL_MODELS / "bundle.json").is_file():
         return LOCAL_MODELS
-    packaged = _packaged("models")
-    if (packaged / "bundle.json").is_file():
-        return packaged
+    for shipped in _shipped("models"):
+        if (shipped / "bundle.json").is_file():
+            return shipped
     raise UsageError(
         "--models", "no model folder given and no shipped models found", "train with `train`"
     )
 
 
-def _packaged(folder: str) -> Path:
-    return Path(str(resources.files("aura_sentinel"))) / "shipped" / folder
+def _shipped(folder: str) -> tuple[Path, Path]:
+    """The folder inside the installed package, then in the source checkout around it."""
+    package = Path(str(resources.files("aura_sentinel")))
+    checkout = package.parents[1]  # src/aura_sentinel -> the repository
+    in_checkout = checkout / folder if (checkout / "pyproject.toml").is_file() else package
+    return package / "shipped" / folder, in_checkout

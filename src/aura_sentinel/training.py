@@ -8,7 +8,7 @@ like the customers it will score), and examined exactly on held-out customers.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,26 +19,32 @@ from aura_sentinel.bundle import (
     CHURN_MODEL,
     FEATURE_SPEC_ATTRIBUTE,
     POLICY_WEIGHTS,
+    ChurnRecord,
+    Manifest,
+    Metrics,
+    PolicyRecord,
+    TrainingData,
+    artifact_hashes,
+    bundle_folder,
     churn_model_bytes,
     feature_spec_text,
+    library_versions,
     load_bundle,
     save_bundle,
 )
 from aura_sentinel.churn import Candidate, Progress, predict_probability, train_churn_model
 from aura_sentinel.curves import performance_curves
-from aura_sentinel.errors import UsageError
+from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.features import FeatureSpec, fit_feature_spec
 from aura_sentinel.io import read_customers, sha256_file
 from aura_sentinel.leakage import leaking_features
+from aura_sentinel.outputs import check_outputs
+from aura_sentinel.results import named_like_result
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.evaluation import PolicyEvaluation
-from aura_sentinel.retention.policy import (
-    customer_states,
-    policy_details,
-    train_policy,
-)
+from aura_sentinel.retention.policy import customer_states, train_policy
 from aura_sentinel.retention.state import check_charges
-from aura_sentinel.schema import TrainingTable, prepare_training_table, resolve_roles
+from aura_sentinel.schema import ColumnRoles, TrainingTable, prepare_training_table, resolve_roles
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ def train(
             "--folds", f"{options.folds} is too few", "use 2 or more folds (5 is usual)"
         )
     source = str(data)
+    check_outputs([data], folder=bundle_folder(models))  # refused now, not after training
     frame = read_customers(data)
     if options.policy:
         check_charges(frame, source)
@@ -101,23 +108,28 @@ def train(
         roles = resolve_roles(
             frame.columns, source, options.target, options.identifier, options.excluded
         )
+        _refuse_result_names(roles, source)
         table = prepare_training_table(frame, roles, source)
-        spec, model, probability, details, churn = _train_churn(
-            table, source, options, lambda done, message: report(churn_share * done, message)
+        fingerprint = _fingerprint(data, table)
+        spec, model, probability, record, churn = _train_churn(
+            table,
+            roles,
+            fingerprint,
+            options,
+            lambda done, message: report(churn_share * done, message),
+            source,
         )
     else:
         existing = load_bundle(models)
         roles, spec = existing.roles, existing.spec
         table = prepare_training_table(frame, roles, source)
+        fingerprint = _fingerprint(data, table)
         model = churn_model_bytes(existing)
         probability = predict_probability(
             existing.booster, spec.matrix(table.features, source), spec.xgboost_types
         )
-        details = {key: existing.manifest[key] for key in _CHURN_RECORD if key in existing.manifest}
+        record = replace(existing.manifest, policy=None)  # the churn record, kept as it is
         churn = None
-    fingerprint = _fingerprint(data, table)
-    if options.churn:
-        details["training_data"] = fingerprint
 
     artifacts = {CHURN_MODEL: model}
     evaluation = None
@@ -132,14 +144,20 @@ def train(
             lambda done, message: report(churn_share + (1 - churn_share) * done, message),
         )
         artifacts[POLICY_WEIGHTS] = trained.weights()
-        details["policy"] = {
-            **policy_details(trained, settings),
-            "training_data": fingerprint,
-            "seed": options.seed,
-        }
+        record = replace(
+            record,
+            policy=PolicyRecord(
+                settings=settings,
+                evaluation=trained.evaluation,
+                training_customers=trained.training_customers,
+                training_data=fingerprint,
+                seed=options.seed,
+            ),
+        )
         evaluation, training_customers = trained.evaluation, trained.training_customers
 
-    save_bundle(models, artifacts, spec, roles, details)
+    manifest = replace(record, libraries=library_versions(), artifacts=artifact_hashes(artifacts))
+    save_bundle(models, manifest, artifacts, [data])
     report(1.0, "done")
     return TrainSummary(
         data=data,
@@ -152,13 +170,27 @@ def train(
     )
 
 
-_CHURN_RECORD = ("training_data", "churn_model", "metrics", "leakage_warnings")
+def _refuse_result_names(roles: ColumnRoles, source: str) -> None:
+    """A target or id column named like a results column would be confused with it."""
+    for role, name, option in (("target", roles.target, "--target"), ("id", roles.id, "--id")):
+        if name is not None and named_like_result(name, role):
+            raise DataError(
+                source,
+                f"the {role} column '{name}' has the name of a column `score` writes",
+                f"rename that column in the file (or pick another column with {option})",
+            )
 
 
 def _train_churn(
-    table: TrainingTable, source: str, options: TrainOptions, progress: Progress
-) -> tuple[FeatureSpec, bytes, npt.NDArray[np.float64], dict[str, Any], ChurnSummary]:
-    """Fit the churn model; return its spec, bytes, out-of-fold probabilities and records."""
+    table: TrainingTable,
+    roles: ColumnRoles,
+    fingerprint: TrainingData,
+    options: TrainOptions,
+    progress: Progress,
+    source: str,
+) -> tuple[FeatureSpec, bytes, npt.NDArray[np.float64], Manifest, ChurnSummary]:
+    """Fit the churn model; return its spec, bytes, out-of-fold probabilities and the bundle's
+    record of it (without the policy, the libraries and the artifacts)."""
     smallest_class = int(min(table.outcome.sum(), table.outcome.size - table.outcome.sum()))
     if smallest_class < options.folds:
         raise UsageError(
@@ -173,32 +205,28 @@ def _train_churn(
     result = train_churn_model(
         matrix, table.outcome, spec.xgboost_types, options.folds, options.seed, progress=progress
     )
-    details: dict[str, Any] = {
-        "churn_model": {
-            "file": CHURN_MODEL,
-            "trees": result.chosen.rounds,
-            "depth": result.chosen.depth,
-            "learning_rate": result.chosen.learning_rate,
-            "leaves": _count_leaves(result.booster.get_dump()),
-            "candidates": [
-                {
-                    "depth": candidate.depth,
-                    "learning_rate": candidate.learning_rate,
-                    "rounds": candidate.rounds,
-                    "roc_auc": candidate.roc_auc,
-                    "log_loss": candidate.log_loss,
-                }
-                for candidate in result.candidates
-            ],
-        },
-        "metrics": {
-            "cv": result.metrics,
-            "cv_curves": performance_curves(table.outcome, result.out_of_fold).to_json(),
-            "folds": options.folds,
-            "seed": options.seed,
-        },
-        "leakage_warnings": [{"column": name, "roc_auc": auc} for name, auc in leaks],
-    }
+    record = Manifest(
+        roles=roles,
+        features=spec,
+        training_data=fingerprint,
+        churn_model=ChurnRecord(
+            trees=result.chosen.rounds,
+            depth=result.chosen.depth,
+            learning_rate=result.chosen.learning_rate,
+            leaves=_count_leaves(result.booster.get_dump()),
+            candidates=tuple(result.candidates),
+        ),
+        metrics=Metrics(
+            cv=result.metrics,
+            cv_curves=performance_curves(table.outcome, result.out_of_fold),
+            folds=options.folds,
+            seed=options.seed,
+        ),
+        leakage_warnings=tuple(leaks),
+        policy=None,
+        libraries={},
+        artifacts={},
+    )
     summary = ChurnSummary(
         rows=int(table.outcome.size),
         churn_rate=float(table.outcome.mean()),
@@ -212,16 +240,16 @@ def _train_churn(
     # The model file carries its feature list, so a bundle.json that disagrees is detected.
     result.booster.set_attr(**{FEATURE_SPEC_ATTRIBUTE: feature_spec_text(spec)})
     model = bytes(result.booster.save_raw(raw_format="ubj"))
-    return spec, model, result.out_of_fold, details, summary
+    return spec, model, result.out_of_fold, record, summary
 
 
-def _fingerprint(data: Path, table: TrainingTable) -> dict[str, Any]:
-    return {
-        "file": data.name,
-        "rows": int(table.outcome.size),
-        "sha256": sha256_file(data),
-        "churn_rate": float(table.outcome.mean()),
-    }
+def _fingerprint(data: Path, table: TrainingTable) -> TrainingData:
+    return TrainingData(
+        file=data.name,
+        rows=int(table.outcome.size),
+        sha256=sha256_file(data),
+        churn_rate=float(table.outcome.mean()),
+    )
 
 
 def _count_leaves(tree_dumps: list[str]) -> int:

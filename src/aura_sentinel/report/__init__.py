@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from aura_sentinel.bundle import BUNDLE_FILES
 from aura_sentinel.errors import UsageError
 from aura_sentinel.io import atomic_write
-from aura_sentinel.record import read_record
+from aura_sentinel.outputs import check_outputs
+from aura_sentinel.record import read_record, record_path
 from aura_sentinel.report.content import Report, build_report
 from aura_sentinel.report.sections import Section, report_sections
 
@@ -54,6 +56,9 @@ def make_report(results: Path, models: Path, html: Path) -> tuple[Report, list[S
         raise UsageError(
             str(results), "is a folder without results", "give the results file `score` wrote"
         )
+    results_files = sorted(results.glob("*.parquet")) if results.is_dir() else [results]
+    reads = [*results_files, record_path(results), *(models / name for name in BUNDLE_FILES)]
+    check_outputs(reads, [html])
     report = build_report(results, models)
     sections = report_sections(report)
     text = report_html(report, sections, report_charts(report))
@@ -61,5 +66,5 @@ def make_report(results: Path, models: Path, html: Path) -> tuple[Report, list[S
     def write(target: Path) -> None:
         target.write_text(text, encoding="utf-8")
 
-    atomic_write(html, write)
+    atomic_write(html, write, reads)
     return report, sections

@@ -13,13 +13,21 @@ from typing import Any
 
 import polars as pl
 
-from aura_sentinel.bundle import MANIFEST, Bundle, load_bundle, policy_weights
+from aura_sentinel.bundle import MANIFEST, Bundle, Manifest, load_bundle, policy_weights
 from aura_sentinel.curves import Curves, performance_curves
-from aura_sentinel.errors import BundleError, DataError, UsageError
+from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.io import damaged_file, sha256_file, sniff_format
 from aura_sentinel.metrics import roc_auc
 from aura_sentinel.record import RunRecord, read_record
-from aura_sentinel.results import RISK_LEVELS, restore_formulas
+from aura_sentinel.results import (
+    RISK_LEVELS,
+    ColumnRule,
+    check_results,
+    restore_formulas,
+    restored_name,
+    result_rules,
+)
+from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.evaluation import PolicyEvaluation
 from aura_sentinel.schema import parse_outcome
 
@@ -30,6 +38,9 @@ TOP_DRIVERS = 10
 _NUMBERS = ("ChurnProbability", "ActionCost", "ExpectedGain")
 _TEXTS = ("RiskLevel", "RecommendedAction")
 _OPTIONAL_TEXTS = ("Contract",)
+_OPTIONAL_NUMBERS = ("Tenure", "ActionID", "ExpectedValue")
+"""Read (when present) to be checked by the results' rules; `Tenure` also gives segments."""
+_RERUN = "re-run `aura-sentinel score` to write the results again"
 _TENURE_GROUPS = ((12, "0-12 months"), (24, "13-24 months"), (48, "25-48 months"))
 
 
@@ -125,7 +136,7 @@ def build_report(results: Path, models: Path) -> Report:
     """Read `results` (CSV or Parquet from `score`) and the bundle in `models`; aggregate."""
     bundle = load_bundle(models)
     manifest = bundle.manifest
-    if "policy" in manifest:
+    if manifest.policy is not None:
         policy_weights(bundle)  # verified like the churn model, though the report only reads
     record, record_note = read_record(results) if results.is_file() else (None, None)
     notes = [record_note] if record_note else []
@@ -137,13 +148,8 @@ def build_report(results: Path, models: Path) -> Report:
     risk = _risk_view(frame, record)
     high_customers = int((frame.get_column("RiskLevel") == "HIGH").sum())
     outcomes = _outcomes(frame, manifest, record, notes)
-    try:
-        card = _model_card(bundle)
-        policy = _policy_quality(manifest, notes)
-    except (KeyError, TypeError, ValueError) as error:
-        raise BundleError(
-            str(models / MANIFEST), f"lacks the entry {error}", "retrain with `aura-sentinel train`"
-        ) from error
+    card = _model_card(bundle)
+    policy = _policy_quality(manifest, notes)
     return Report(
         results=results,
         models=models,
@@ -176,8 +182,9 @@ def _check_same_bundle(results: Path, models: Path, record: RunRecord) -> None:
         )
 
 
-def _read_results(results: Path, manifest: dict[str, Any]) -> tuple[pl.DataFrame, pl.Series | None]:
-    """The columns the report needs, checked, and the top drivers of the HIGH-risk customers.
+def _read_results(results: Path, manifest: Manifest) -> tuple[pl.DataFrame, pl.Series | None]:
+    """The columns the report needs, checked by the results' rules, and the top drivers of the
+    HIGH-risk customers.
 
     Top drivers are long text: only those of HIGH-risk customers are read into memory.
     """
@@ -191,7 +198,7 @@ def _read_results(results: Path, manifest: dict[str, Any]) -> tuple[pl.DataFrame
         )
     try:
         if file_format == "csv":
-            lazy = pl.scan_csv(results, infer_schema=False, glob=False)
+            lazy = pl.scan_csv(results, infer_schema=False, glob=False).rename(restored_name)
         else:  # one Parquet file, or the folder of Parquet files that --engine ray writes
             lazy = pl.scan_parquet(parts, glob=False)
         present = lazy.collect_schema().names()
@@ -204,8 +211,8 @@ def _read_results(results: Path, manifest: dict[str, Any]) -> tuple[pl.DataFrame
             f"missing result column(s) {', '.join(missing)}",
             "give the file that `aura-sentinel score` wrote, with its columns unchanged",
         )
-    target = manifest["roles"]["target"]
-    optional = [name for name in (*_OPTIONAL_TEXTS, "Tenure", target) if name in present]
+    target = manifest.roles.target
+    optional = [name for name in (*_OPTIONAL_TEXTS, *_OPTIONAL_NUMBERS, target) if name in present]
     try:
         frame = lazy.select(*_NUMBERS, *_TEXTS, *optional).collect()
         high_drivers = None
@@ -216,59 +223,59 @@ def _read_results(results: Path, manifest: dict[str, Any]) -> tuple[pl.DataFrame
         raise damaged_file(results, file_format, error) from error
     if frame.height == 0:
         raise DataError(str(results), "has no customers", "score a file with customers in it")
+    numbers = [name for name in (*_NUMBERS, *_OPTIONAL_NUMBERS) if name in frame.columns]
     frame = frame.with_columns(
         restore_formulas(pl.col(name).cast(pl.String))
         for name in frame.columns
-        if name not in _NUMBERS and name != "Tenure"
+        if name not in numbers
     )
-    for name in (*_NUMBERS, *(["Tenure"] if "Tenure" in frame.columns else [])):
-        frame = frame.with_columns(_number(frame.get_column(name), results))
-    if frame.get_column("ChurnProbability").null_count():
-        raise DataError(
-            str(results), "column ChurnProbability has empty cells", "score the customers again"
-        )
-    unknown = frame.filter(~pl.col("RiskLevel").is_in(RISK_LEVELS)).get_column("RiskLevel")
-    if unknown.len():
-        raise DataError(
-            str(results),
-            f"column RiskLevel holds '{unknown[0]}', not HIGH, MEDIUM or LOW",
-            "score the customers again",
-        )
+    rows = "row {} after the header" if file_format == "csv" else "row {}"
+    for name in numbers:
+        frame = frame.with_columns(_number(frame.get_column(name), results, rows))
+    check_results(frame, _rules(manifest), str(results), rows, _RERUN)
     return frame, None if high_drivers is None else high_drivers.to_series()
 
 
-def _number(column: pl.Series, results: Path) -> pl.Series:
+def _rules(manifest: Manifest) -> dict[str, ColumnRule]:
+    """The results' rules, but for the action names: `_plan` names an action the bundle's
+    catalog lacks, and says which bundle to pass (the results' own, as a rule cannot)."""
+    policy = manifest.policy
+    rules = result_rules(() if policy is None else policy.settings.catalog.names)
+    del rules["RecommendedAction"]
+    if policy is None:  # no catalog to check the action ids against
+        del rules["ActionID"]
+    return rules
+
+
+def _number(column: pl.Series, results: Path, rows: str) -> pl.Series:
     numbers: pl.Series = column.cast(pl.Float64, strict=False)
     bad = numbers.is_null() & column.is_not_null()
     if bad.any():
         row = int(bad.arg_max() or 0)
         raise DataError(
             str(results),
-            f"column {column.name}: '{column[row]}' is not a number (row {row + 1})",
-            "score the customers again",
+            f"column {column.name}, {rows.format(row + 1)}: '{column[row]}' is not a number",
+            _RERUN,
         )
     return numbers
 
 
 def _model_card(bundle: Bundle) -> ModelCard:
     manifest = bundle.manifest
-    data = manifest["training_data"]
-    metrics = manifest["metrics"]
-    churn = manifest["churn_model"]
-    curves = metrics.get("cv_curves")
+    data = manifest.training_data
     return ModelCard(
-        training_file=str(data["file"]),
-        training_rows=int(data["rows"]),
-        training_churn_rate=float(data["churn_rate"]),
-        training_sha256=str(data["sha256"]),
-        metrics={key: float(value) for key, value in metrics["cv"].items()},
-        folds=int(metrics["folds"]),
-        trees=int(churn["trees"]),
-        depth=int(churn["depth"]),
-        libraries={str(key): str(value) for key, value in manifest["libraries"].items()},
+        training_file=data.file,
+        training_rows=data.rows,
+        training_churn_rate=data.churn_rate,
+        training_sha256=data.sha256,
+        metrics=dict(manifest.metrics.cv),
+        folds=manifest.metrics.folds,
+        trees=manifest.churn_model.trees,
+        depth=manifest.churn_model.depth,
+        libraries=dict(manifest.libraries),
         features_used=list(bundle.spec.names),
         features_dropped=list(bundle.spec.dropped),
-        cv_curves=None if curves is None else Curves.from_json(curves),
+        cv_curves=manifest.metrics.cv_curves,
     )
 
 
@@ -363,8 +370,8 @@ def _common_drivers(high_drivers: pl.Series | None) -> list[tuple[str, int]]:
     return [(str(name), int(count)) for name, count in drivers.iter_rows()]
 
 
-def _plan(frame: pl.DataFrame, manifest: dict[str, Any]) -> list[ActionLine]:
-    names = list(manifest["policy"]["settings"]["catalog"]["names"]) if "policy" in manifest else []
+def _plan(frame: pl.DataFrame, manifest: Manifest) -> list[ActionLine]:
+    names = [] if manifest.policy is None else list(manifest.policy.settings.catalog.names)
     totals = (
         frame.group_by("RecommendedAction")
         .agg(
@@ -389,30 +396,30 @@ def _plan(frame: pl.DataFrame, manifest: dict[str, Any]) -> list[ActionLine]:
     ]
 
 
-def _policy_quality(manifest: dict[str, Any], notes: list[str]) -> PolicyQuality | None:
-    if "policy" not in manifest:
+def _policy_quality(manifest: Manifest, notes: list[str]) -> PolicyQuality | None:
+    if manifest.policy is None:
         notes.append("the bundle has no retention policy (trained with --skip-policy)")
         return None
-    policy = manifest["policy"]
-    settings = policy["settings"]
-    catalog = settings["catalog"]
-    effects = settings["simulator"]["action_effects"]
+    settings = manifest.policy.settings
+    catalog = settings.catalog
     return PolicyQuality(
-        evaluation=PolicyEvaluation.from_json(policy["evaluation"]),
-        catalog=[
-            (str(name), float(share), float(effect))
-            for name, share, effect in zip(
-                catalog["names"], catalog["cost_shares"], effects, strict=True
-            )
-        ],
-        simulator=dict(settings["simulator"]),
+        evaluation=manifest.policy.evaluation,
+        catalog=list(
+            zip(catalog.names, catalog.cost_shares, action_effects(settings), strict=True)
+        ),
+        simulator=dict(settings.to_json()["simulator"]),
     )
 
 
+def action_effects(settings: PolicySettings) -> tuple[float, ...]:
+    """The base effect of each action on churn, in catalog order (the one place it is read)."""
+    return settings.catalog.effects
+
+
 def _outcomes(
-    frame: pl.DataFrame, manifest: dict[str, Any], record: RunRecord | None, notes: list[str]
+    frame: pl.DataFrame, manifest: Manifest, record: RunRecord | None, notes: list[str]
 ) -> Outcomes | None:
-    target = str(manifest["roles"]["target"])
+    target = manifest.roles.target
     if target not in frame.columns:
         return None
     problems: list[str] = []
@@ -434,14 +441,13 @@ def _outcomes(
     )
 
 
-def _is_training_data(record: RunRecord | None, manifest: dict[str, Any]) -> bool:
+def _is_training_data(record: RunRecord | None, manifest: Manifest) -> bool:
     if record is None:
         return False
     data = Path(record.data)
-    training = manifest["training_data"]
     if not data.is_file() or data.stat().st_size == 0:
         return False
-    return bool(sha256_file(data) == training["sha256"])
+    return sha256_file(data) == manifest.training_data.sha256
 
 
 def top_share_table(curves: Curves) -> list[tuple[float, float, float]]:

@@ -269,11 +269,15 @@ def _policy(report: Report) -> Section:
     section.tables.append(
         _table("Expected profit per customer", ["policy", "value", "vs no action"], rows)
     )
+    discount_ids = set(quality.simulator.get("discount_actions", []))
     section.tables.append(
         _table(
             "Assumed actions",
-            ["action", "cost (share of monthly charge)", "base effect on churn"],
-            [[name, f"{share:.0%}", f"-{effect:.0%}"] for name, share, effect in quality.catalog],
+            ["action", "cost (share of monthly charge)", "base effect on churn", "price discount"],
+            [
+                [name, f"{share:.0%}", f"-{effect:.0%}", "yes" if index in discount_ids else "no"]
+                for index, (name, share, effect) in enumerate(quality.catalog)
+            ],
         )
     )
     section.tables.append(
@@ -283,7 +287,7 @@ def _policy(report: Report) -> Section:
             [
                 [name, _setting(value)]
                 for name, value in sorted(quality.simulator.items())
-                if name != "action_effects"
+                if name not in ("action_effects", "discount_actions")  # in the actions table
             ],
         )
     )

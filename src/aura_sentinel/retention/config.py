@@ -1,14 +1,20 @@
 """Policy settings: the action catalog, the simulator's assumptions and the DQN's hyper-parameters.
 
-`train --policy-config FILE` reads a TOML file with up to three tables, each overriding fields of
-one dataclass by name:
+`train --policy-config FILE` reads a TOML file with up to three tables, each overriding settings
+by name; bundle.json stores the same three tables, and both are read by `PolicySettings.from_json`:
 
-    [catalog]            # ActionCatalog
+    [catalog]            # the actions (`Action` records), as lists indexed by action id
+    names = ["No action", "Send email", ...]
     cost_shares = [0.0, 0.01, 0.02, 0.10, 0.20, 0.35]
-    [simulator]          # SimulatorSettings
+    [simulator]          # SimulatorSettings, plus the actions' effects and discount flags
+    action_effects = [0.0, 0.04, 0.07, 0.18, 0.30, 0.50]
+    discount_actions = [3, 4, 5]
     margin = 0.4
     [dqn]                # DQNConfig
     iterations = 4000
+
+Every record checks its own fields when it is made; a setting outside its allowed values is a
+UsageError naming the key: `simulator.action_effects[2] is nan, allowed 0 <= x < 1`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aura_sentinel.errors import UsageError
-from aura_sentinel.retention.catalog import ActionCatalog
+from aura_sentinel.retention.catalog import Action, ActionCatalog, check_action_count
+from aura_sentinel.retention.checks import Allowed, SettingError, allowed, check_fields, shown
 from aura_sentinel.retention.simulator import Simulator, SimulatorSettings
 
 if sys.version_info >= (3, 11):
@@ -28,45 +35,78 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+MAX_ITERATIONS = 1_000_000
+MAX_BATCH = 16_384
+"""Bounds the TD batch and the customers stepped together (activations of batch x hidden)."""
+MAX_BUFFER = 5_000_000
+"""Replay buffer rows of 21 float32: at most 420 MB."""
+MAX_SEED = 2**32 - 1
+
 
 @dataclass(frozen=True)
 class DQNConfig:
-    """Hyper-parameters of the retention DQN."""
+    """Hyper-parameters of the retention DQN; each field states the values it allows."""
 
-    hidden: int = 128
+    hidden: int = field(default=128, metadata=allowed(1, 4096, whole=True))
     """Width of each hidden layer."""
-    learning_rate: float = 3e-3
+    learning_rate: float = field(default=3e-3, metadata=allowed(0, 1, low_open=True))
     """Adam step size at the start; it decays linearly to `final_learning_rate_share` of this."""
-    final_learning_rate_share: float = 0.02
+    final_learning_rate_share: float = field(default=0.02, metadata=allowed(0, 1))
     """Share of the step size left at the last TD step: a small final step averages out the
     noise of sampled batches, so the last weights are precise enough to separate close actions."""
-    iterations: int = 10_000
+    iterations: int = field(default=10_000, metadata=allowed(1, MAX_ITERATIONS, whole=True))
     """Loop iterations: each steps every parallel customer once and takes one TD step. Many
     small TD steps beat fewer large ones here: accuracy grows with the number of steps."""
-    parallel_customers: int = 256
-    """Simulated customers stepped together each iteration."""
-    batch_size: int = 512
+    parallel_customers: int = field(default=256, metadata=allowed(1, MAX_BATCH, whole=True))
+    """Simulated customers stepped together each iteration (at most `buffer_size`)."""
+    batch_size: int = field(default=512, metadata=allowed(1, MAX_BATCH, whole=True))
     """Transitions per TD step."""
-    buffer_size: int = 400_000
-    """Replay buffer capacity (transitions)."""
-    learning_starts: int = 50
-    """Iterations of pure collection before the first TD step."""
-    target_update_interval: int = 200
+    buffer_size: int = field(default=400_000, metadata=allowed(1, MAX_BUFFER, whole=True))
+    """Replay buffer capacity (transitions); at least `batch_size` and `parallel_customers`."""
+    learning_starts: int = field(default=50, metadata=allowed(0, MAX_ITERATIONS, whole=True))
+    """Iterations of pure collection before the first TD step (fewer than `iterations`)."""
+    target_update_interval: int = field(
+        default=200, metadata=allowed(1, MAX_ITERATIONS, whole=True)
+    )
     """TD steps between copies of the online network into the target network."""
-    epsilon_start: float = 1.0
+    epsilon_start: float = field(default=1.0, metadata=allowed(0, 1))
     """Exploration rate at the start (share of random actions)."""
-    epsilon_end: float = 0.1
+    epsilon_end: float = field(default=0.1, metadata=allowed(0, 1))
     """Exploration rate after the decay."""
-    epsilon_decay_fraction: float = 0.5
+    epsilon_decay_fraction: float = field(default=0.5, metadata=allowed(0, 1))
     """Share of training over which exploration decays linearly."""
-    restart_probability: float = 0.05
+    restart_probability: float = field(default=0.05, metadata=allowed(0, 1))
     """Chance per month that a simulated customer is replaced by a fresh one in a random
     controllable state, so that training covers every reachable state, not one trajectory."""
-    seed: int = 42
+    seed: int = field(default=42, metadata=allowed(0, MAX_SEED, whole=True))
     """Seed for the network, exploration and sampling: same data and seed, same weights."""
 
+    def __post_init__(self) -> None:
+        check_fields(self, "dqn")
+        at_least = max(self.batch_size, self.parallel_customers)
+        if self.buffer_size < at_least:
+            raise SettingError(
+                "dqn.buffer_size",
+                f"is {self.buffer_size}, allowed {at_least} <= x <= {MAX_BUFFER} "
+                "(at least batch_size and parallel_customers)",
+            )
+        if self.learning_starts >= self.iterations:
+            raise SettingError(
+                "dqn.learning_starts",
+                f"is {self.learning_starts}, allowed 0 <= x <= {self.iterations - 1} "
+                "(fewer than iterations, or the network never learns)",
+            )
 
-Settings = TypeVar("Settings", ActionCatalog, SimulatorSettings, DQNConfig)
+
+Settings = TypeVar("Settings", SimulatorSettings, DQNConfig)
+
+# Where each field of an `Action` is stored: in lists indexed by action id, in two tables.
+ACTION_KEYS = {
+    "name": "catalog.names[{}]",
+    "cost_share": "catalog.cost_shares[{}]",
+    "effect": "simulator.action_effects[{}]",
+    "discount": "simulator.discount_actions",
+}
 
 
 @dataclass(frozen=True)
@@ -77,13 +117,20 @@ class PolicySettings:
 
     def to_json(self) -> dict[str, dict[str, Any]]:
         return {
-            "catalog": dataclasses.asdict(self.catalog),
-            "simulator": dataclasses.asdict(self.simulator),
+            "catalog": self.catalog.to_json(),
+            "simulator": {
+                **dataclasses.asdict(self.simulator),
+                "action_effects": self.catalog.effects,
+                "discount_actions": self.catalog.discount_ids,
+            },
             "dqn": dataclasses.asdict(self.dqn),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: str) -> PolicySettings:
+        """The defaults overridden by `data` (a TOML file's or bundle.json's tables), checked."""
+        if not isinstance(data, dict):
+            raise UsageError(source, f"the policy settings are {shown(data)}", "give a table")
         unknown = sorted(set(data) - {"catalog", "simulator", "dqn"})
         if unknown:
             raise UsageError(
@@ -91,68 +138,134 @@ class PolicySettings:
                 f"unknown table [{unknown[0]}]",
                 "use the tables [catalog], [simulator] and [dqn]",
             )
+        catalog_table = _table(data, "catalog", source, {"names", "cost_shares"})
+        simulator_keys = {item.name for item in dataclasses.fields(SimulatorSettings)}
+        simulator_table = _table(
+            data, "simulator", source, simulator_keys | {"action_effects", "discount_actions"}
+        )
+        dqn_keys = {item.name for item in dataclasses.fields(DQNConfig)}
+        dqn_table = _table(data, "dqn", source, dqn_keys)
         try:
             return cls(
-                catalog=_override(ActionCatalog(), data.get("catalog", {}), source, "catalog"),
+                catalog=_catalog(catalog_table, simulator_table),
                 simulator=_override(
-                    SimulatorSettings(), data.get("simulator", {}), source, "simulator"
+                    SimulatorSettings(),
+                    {key: value for key, value in simulator_table.items() if key in simulator_keys},
                 ),
-                dqn=_override(DQNConfig(), data.get("dqn", {}), source, "dqn"),
+                dqn=_override(DQNConfig(), dqn_table),
             )
-        except ValueError as exc:
-            raise UsageError(source, str(exc), "correct the policy settings") from exc
+        except SettingError as exc:
+            raise UsageError(source, str(exc), "fix the policy settings") from exc
 
 
 def simulator_for(settings: PolicySettings) -> Simulator:
     return Simulator(settings=settings.simulator, catalog=settings.catalog)
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_policy_config(path: Path | None) -> PolicySettings:
     """The defaults, overridden by the TOML file at `path` when one is given."""
     if path is None:
         return PolicySettings()
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(str(path), "no such file", "give the path of a TOML policy config")
+    if not path.is_file():
+        raise UsageError(str(path), "is not a regular file", "give the path of a TOML file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise UsageError(
+            str(path), "is too large for a policy config (over 1 MB)", "give the TOML settings file"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(str(path), f"is not valid TOML ({exc})", "fix the file") from exc
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(str(path), f"is not valid TOML ({message})", "fix the file") from exc
     return PolicySettings.from_json(data, str(path))
 
 
-def _override(defaults: Settings, values: object, source: str, table: str) -> Settings:
+def _table(data: dict[str, Any], table: str, source: str, known: set[str]) -> dict[str, Any]:
+    values = data.get(table, {})
     if not isinstance(values, dict):
-        raise UsageError(source, f"[{table}] is not a table", f"write it as [{table}]")
-    known = {item.name: getattr(defaults, item.name) for item in dataclasses.fields(defaults)}
-    changes: dict[str, Any] = {}
-    for name, value in values.items():
+        raise UsageError(source, f"[{table}] is {shown(values)}", f"write it as a table [{table}]")
+    for name in values:
         if name not in known:
             raise UsageError(
-                source, f"[{table}] has no setting '{name}'", f"use one of: {', '.join(known)}"
+                source,
+                f"[{table}] has no setting '{name}'",
+                f"use one of: {', '.join(sorted(known))}",
             )
-        changes[name] = _typed_like(known[name], value, source, f"{table}.{name}")
+    return values
+
+
+def _override(defaults: Settings, values: dict[str, Any]) -> Settings:
+    """`defaults` with the given fields replaced; the record's own checks judge the values."""
+    changes: dict[str, Any] = {
+        name: _converted(getattr(defaults, name), value) for name, value in values.items()
+    }
     return dataclasses.replace(defaults, **changes)
 
 
-def _typed_like(default: object, value: object, source: str, name: str) -> object:
-    """`value` converted to the type of `default`, or a UsageError naming the setting."""
-    if isinstance(default, tuple):
-        if not isinstance(value, list | tuple):
-            raise UsageError(source, f"{name} must be a list", "write it as [a, b, ...]")
-        items = (
-            [_typed_like(default[0], item, source, name) for item in value] if default else value
+def _catalog(catalog: dict[str, Any], simulator: dict[str, Any]) -> ActionCatalog:
+    """The catalog from its lists indexed by action id; any list not given keeps the default."""
+    default = ActionCatalog()
+    names = _list(catalog, "catalog", "names", default.names, "action names")
+    check_action_count(len(names))
+    shares = _list(catalog, "catalog", "cost_shares", default.cost_shares, "numbers")
+    effects = _list(simulator, "simulator", "action_effects", default.effects, "numbers")
+    for key, values in (("catalog.cost_shares", shares), ("simulator.action_effects", effects)):
+        if len(values) != len(names):
+            raise SettingError(
+                key,
+                f"has {len(values)} values, allowed one per action in catalog.names ({len(names)})",
+            )
+    discount_ids = _discount_ids(
+        _list(simulator, "simulator", "discount_actions", default.discount_ids, "action ids"),
+        len(names),
+    )
+    return ActionCatalog(
+        tuple(
+            _action(index, names[index], shares[index], effects[index], index in discount_ids)
+            for index in range(len(names))
         )
-        return tuple(items)
-    if isinstance(default, bool | str):
-        if type(value) is not type(default):
-            raise UsageError(source, f"{name} must be a {type(default).__name__}", "fix the value")
-        return value
-    if isinstance(default, int):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise UsageError(source, f"{name} must be a whole number", "fix the value")
-        return value
-    if isinstance(default, float):
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise UsageError(source, f"{name} must be a number", "fix the value")
-        return float(value)
+    )
+
+
+def _list(
+    table: dict[str, Any], table_name: str, name: str, default: tuple[Any, ...], items: str
+) -> tuple[Any, ...]:
+    values = _converted(default, table.get(name, default))
+    if not isinstance(values, tuple):
+        raise SettingError(f"{table_name}.{name}", f"is {shown(values)}, allowed a list of {items}")
+    return values
+
+
+def _discount_ids(ids: tuple[Any, ...], actions: int) -> set[int]:
+    valid = Allowed(1, actions - 1, whole=True)
+    for index, action_id in enumerate(ids):
+        key = f"simulator.discount_actions[{index}]"
+        valid.check(key, action_id)
+        if action_id in ids[:index]:
+            raise SettingError(key, f"repeats {action_id}, allowed each action id once")
+    return set(ids)
+
+
+def _action(index: int, name: object, share: object, effect: object, discount: bool) -> Action:
+    try:
+        return Action(name, share, effect, discount)  # type: ignore[arg-type]  # checked there
+    except SettingError as exc:
+        raise SettingError(ACTION_KEYS[exc.key].format(index), exc.problem) from None
+
+
+def _converted(default: object, value: object) -> object:
+    """`value` in the type of `default` where no information is lost (a whole number for a
+    float setting, a list for a tuple one); anything else is left for the record to judge."""
+    if isinstance(default, tuple) and isinstance(value, list | tuple):
+        return tuple(_converted(default[0] if default else None, item) for item in value)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return value
     return value

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from aura_sentinel.retention.catalog import ActionCatalog
 from aura_sentinel.retention.oracle import (
     Policy,
     at_own_state,
@@ -26,25 +26,62 @@ POLICY_LABELS = {
     "optimal": "optimum (exact dynamic programming)",
     "dqn": "DQN (the trained policy)",
     "no_action": "no action",
-    "always_email": "always email",
-    "risk_rule": "risk rule (>0.7 call, >0.4 10% off, else email)",
+    "always_email": "always email (the cheapest contact)",
+    "risk_rule": "risk rule (>0.7 costliest, >0.4 cheapest discount, else cheapest contact)",
     "myopic": "myopic (best one-month gain)",
 }
 
 
+@dataclass(frozen=True)
+class RiskRuleActions:
+    """The actions of the risk rule, chosen from the catalog's records, not by position.
+
+    - high risk: the costliest action (call + 30% off, on the default catalog);
+    - medium risk: the cheapest action with a discount (10% off), or the cheapest contact when
+      the catalog has no discount action;
+    - low risk: the cheapest contact, any action but 0 (email).
+
+    Ties go to the lower action id. With two actions (no action and one contact) every choice is
+    that contact; with three, e.g. no action, email and a discount, high and medium risk get the
+    discount and low risk the email.
+    """
+
+    high: int
+    medium: int
+    low: int
+
+    @classmethod
+    def of(cls, catalog: ActionCatalog) -> RiskRuleActions:
+        contacts = range(1, catalog.size)  # a catalog has 2 actions or more
+
+        def cost(action: int) -> float:
+            return catalog.actions[action].cost_share
+
+        cheapest_contact = min(contacts, key=cost)
+        discounts = [action for action in contacts if catalog.actions[action].discount]
+        return cls(
+            high=max(contacts, key=cost),
+            medium=min(discounts, key=cost, default=cheapest_contact),
+            low=cheapest_contact,
+        )
+
+
 def baseline_policies(simulator: Simulator) -> dict[str, Policy]:
     """The baselines the DQN must beat, each a function from states to actions."""
+    rule = RiskRuleActions.of(simulator.catalog)
 
     def no_action(state: StateMatrix) -> IntArray:
         return np.zeros(state.shape[0], dtype=np.int64)
 
     def always_email(state: StateMatrix) -> IntArray:
-        return np.ones(state.shape[0], dtype=np.int64)
+        return np.full(state.shape[0], rule.low, dtype=np.int64)
 
     def risk_rule(state: StateMatrix) -> IntArray:
         probability = state[:, CHURN_PROBABILITY]
         return np.where(
-            probability > RISK_RULE_HIGH, 5, np.where(probability > RISK_RULE_MEDIUM, 3, 1)
+            probability > RISK_RULE_HIGH,
+            rule.high,
+            np.where(probability > RISK_RULE_MEDIUM, rule.medium, rule.low),
         ).astype(np.int64)
 
     def myopic(state: StateMatrix) -> IntArray:
@@ -83,17 +120,6 @@ class PolicyEvaluation:
             "optimal_differs_from_myopic": _rounded(self.differs_from_myopic),
             "optimal_differs_from_no_action": _rounded(self.differs_from_no_action),
         }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PolicyEvaluation:
-        return cls(
-            customers=int(data["customers"]),
-            values={str(key): float(value) for key, value in data["value_per_customer"].items()},
-            gain_ratio=float(data["gain_ratio"]),
-            optimal_match=float(data["optimal_action_match"]),
-            differs_from_myopic=float(data["optimal_differs_from_myopic"]),
-            differs_from_no_action=float(data["optimal_differs_from_no_action"]),
-        )
 
 
 def evaluate(simulator: Simulator, state: StateMatrix, dqn: Policy) -> PolicyEvaluation:

@@ -16,7 +16,13 @@ from aura_sentinel.retention.simulator import FloatArray, IntArray, Simulator
 from aura_sentinel.retention.state import StateMatrix
 
 Policy = Callable[[StateMatrix], npt.NDArray[np.integer]]
-_CHUNK = 16_384  # customers per batched solve: bounds memory at chunk x grid x grid floats
+# Customers per batched solve: 16,384 on the default grid of 20 states, fewer on a larger grid, so
+# that memory stays bounded at this many floats (chunk x grid x grid), about 52 MB.
+_SOLVE_FLOATS = 16_384 * 20 * 20
+
+
+def _chunk(simulator: Simulator) -> int:
+    return max(1, _SOLVE_FLOATS // simulator.grid_size**2)
 
 
 def action_values(
@@ -30,8 +36,9 @@ def action_values(
 def evaluate_table(simulator: Simulator, state: StateMatrix, actions: IntArray) -> FloatArray:
     """Exact value of following `actions` (N x grid) from every grid state: N x grid."""
     values = np.empty(actions.shape, dtype=np.float64)
-    for start in range(0, state.shape[0], _CHUNK):
-        chunk = slice(start, start + _CHUNK)
+    step = _chunk(simulator)
+    for start in range(0, state.shape[0], step):
+        chunk = slice(start, start + step)
         survival, reward = simulator.tables(state[chunk])
         values[chunk] = _solve(simulator, survival, reward, actions[chunk])
     return values
@@ -41,8 +48,9 @@ def optimal_values(simulator: Simulator, state: StateMatrix) -> tuple[IntArray, 
     """(optimal action, optimal value) for every customer and grid state, by policy iteration."""
     actions = np.empty((state.shape[0], simulator.grid_size), dtype=np.int64)
     values = np.empty(actions.shape, dtype=np.float64)
-    for start in range(0, state.shape[0], _CHUNK):
-        chunk = slice(start, start + _CHUNK)
+    step = _chunk(simulator)
+    for start in range(0, state.shape[0], step):
+        chunk = slice(start, start + step)
         actions[chunk], values[chunk] = _policy_iteration(simulator, state[chunk])
     return actions, values
 

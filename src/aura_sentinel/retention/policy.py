@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +15,7 @@ from aura_sentinel.errors import BundleError
 from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.dqn import QNetwork, greedy_actions, train_dqn
 from aura_sentinel.retention.evaluation import PolicyEvaluation, evaluate
-from aura_sentinel.retention.state import STATE_COLUMNS, StateMatrix, build_state
+from aura_sentinel.retention.state import StateMatrix, build_state
 
 Progress = Callable[[float, str], None]
 HELD_OUT_SHARE = 0.2
@@ -59,18 +58,6 @@ def train_policy(
         simulator, state[held_out], lambda states: greedy_actions(network, states)
     )
     return TrainedPolicy(network, evaluation, int(training.size))
-
-
-def policy_details(policy: TrainedPolicy, settings: PolicySettings) -> dict[str, Any]:
-    """The bundle.json record of a trained policy."""
-    return {
-        "file": "policy.pt",
-        "state_columns": list(STATE_COLUMNS),
-        "q_values": "months of monthly charge, relative to the no-action lifetime value",
-        "training_customers": policy.training_customers,
-        "settings": settings.to_json(),
-        "evaluation": policy.evaluation.to_json(),
-    }
 
 
 def load_network(weights: bytes, settings: PolicySettings, source: str) -> QNetwork:

@@ -5,9 +5,10 @@ monthly hazard or stays and brings `margin x monthly charge`. The churn model's 
 read as the chance of leaving within `churn_horizon_months` without action, so the monthly hazard
 is h = 1 - (1 - p) ** (1 / horizon). An action removes a share e of the hazard, h' = h (1 - e):
 
-    e = effect[a] x responsiveness x contract x new-customer x price (discounts only)
+    e = effect[a] x responsiveness x contract x new-customer x price (discount actions only)
         x fatigue ** recent_interventions x recency[months since last contact]
 
+(each action's effect and discount flag are read from its record in the catalog, `Action`),
 and, once a customer has had `backlash_after` recent contacts, any further contact backfires:
 h' = h (1 + backlash). The controllable part of the state, recent interventions (0..max) and
 months since the last contact (0..3, read from days / 30), is small and discrete and moves
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aura_sentinel.retention.catalog import ActionCatalog
+from aura_sentinel.retention.checks import allowed, check_fields
 from aura_sentinel.retention.state import (
     CHURN_PROBABILITY,
     CONTRACT,
@@ -44,61 +46,54 @@ DAYS_PER_MONTH = 30.0
 
 @dataclass(frozen=True)
 class SimulatorSettings:
-    """Every assumption of the retention simulator. Override any of them with `--policy-config`."""
+    """Every assumption of the retention simulator but the actions' own (see `Action`). Override
+    any of them with `--policy-config`; each field states the values it allows."""
 
-    discount: float = 0.99
+    discount: float = field(default=0.99, metadata=allowed(0, 1, low_open=True, high_open=True))
     """Monthly discount factor gamma for future profit (0.99 a month is about 11% a year)."""
-    margin: float = 0.5
-    """Share of the monthly charge that is profit while the customer stays."""
-    churn_horizon_months: float = 12.0
+    margin: float = field(default=0.5, metadata=allowed(0.01, 1))
+    """Share of the monthly charge that is profit while the customer stays (at least 1%: the
+    DQN's values are scaled by it, in float32)."""
+    churn_horizon_months: float = field(default=12.0, metadata=allowed(1, 120))
     """The churn probability is read as the chance of leaving within this many months."""
-    action_effects: tuple[float, ...] = (0.0, 0.04, 0.07, 0.18, 0.30, 0.50)
-    """Share of the monthly hazard each action removes for a typical, fresh customer."""
-    discount_actions: tuple[int, ...] = (3, 4, 5)
-    """Actions that include a price discount (their effect depends on price sensitivity)."""
-    response_prior: float = 0.3
+    response_prior: float = field(default=0.3, metadata=allowed(0, 1, low_open=True))
     """Response rate assumed when the table has no `response_rate` column."""
-    max_responsiveness: float = 2.0
+    max_responsiveness: float = field(default=2.0, metadata=allowed(0, 10))
     """Cap on response_rate / response_prior, the response-rate multiplier of every effect."""
-    engagement_weight: float = 1.0
-    """Effects are multiplied by 1 + weight x (engagement - 0.5): engaged customers listen more."""
-    contract_response: tuple[float, float, float] = (1.0, 0.6, 0.4)
+    engagement_weight: float = field(default=1.0, metadata=allowed(0, 2))
+    """Effects are multiplied by 1 + weight x (engagement - 0.5): engaged customers listen more.
+    At most 2, so that the multiplier stays at 0 or more for engagement in [0, 1]."""
+    contract_response: tuple[float, ...] = field(
+        default=(1.0, 0.6, 0.4), metadata=allowed(0, 10, count=(3, 3))
+    )
     """Effect multiplier by contract: month-to-month, one year, two year."""
-    price_sensitivity: tuple[float, float, float] = (0.8, 1.0, 1.3)
+    price_sensitivity: tuple[float, ...] = field(
+        default=(0.8, 1.0, 1.3), metadata=allowed(0, 10, count=(3, 3))
+    )
     """Discount-effect multiplier by internet service: none, DSL, fiber."""
-    new_customer_boost: float = 0.5
+    new_customer_boost: float = field(default=0.5, metadata=allowed(0, 10))
     """Extra effect for new customers: multiplier 1 + boost x exp(-tenure / new_customer_months)."""
-    new_customer_months: float = 12.0
+    new_customer_months: float = field(default=12.0, metadata=allowed(0, 120, low_open=True))
     """How fast the new-customer boost fades with tenure (months)."""
-    max_recent_interventions: int = 4
+    max_recent_interventions: int = field(default=4, metadata=allowed(1, 12, whole=True))
     """Recent interventions are counted up to this number; each quiet month takes one away."""
-    fatigue: float = 0.75
+    fatigue: float = field(default=0.75, metadata=allowed(0, 1))
     """Effect multiplier per recent intervention: the fifth email works less than the first."""
-    recency: tuple[float, ...] = (0.5, 0.75, 0.9, 1.0)
-    """Effect multiplier by months since the last contact: under 1, 1, 2, 3 or more."""
-    backlash_after: int = 3
-    """From this many recent interventions on, any further contact backfires."""
-    backlash: float = 0.2
+    recency: tuple[float, ...] = field(
+        default=(0.5, 0.75, 0.9, 1.0), metadata=allowed(0, 1, count=(1, 12))
+    )
+    """Effect multiplier by months since the last contact: under 1, 1, 2, 3 or more. With the
+    bound on `max_recent_interventions`, the controllable grid has at most 13 x 12 states."""
+    backlash_after: int = field(default=3, metadata=allowed(0, 100, whole=True))
+    """From this many recent interventions on, any further contact backfires (never when it is
+    above `max_recent_interventions`)."""
+    backlash: float = field(default=0.2, metadata=allowed(0, 10))
     """Share by which a backfiring contact raises the monthly hazard."""
-    max_effect: float = 0.9
+    max_effect: float = field(default=0.9, metadata=allowed(0, 1))
     """No action removes more than this share of the hazard."""
 
     def __post_init__(self) -> None:
-        checks = {
-            "discount must be in (0, 1)": 0 < self.discount < 1,
-            "margin must be in (0, 1]": 0 < self.margin <= 1,
-            "churn_horizon_months must be positive": self.churn_horizon_months > 0,
-            "response_prior must be in (0, 1]": 0 < self.response_prior <= 1,
-            "fatigue must be in [0, 1]": 0 <= self.fatigue <= 1,
-            "recency needs one value per month bucket": len(self.recency) >= 1,
-            "max_recent_interventions must be 1 or more": self.max_recent_interventions >= 1,
-            "backlash must be 0 or more": self.backlash >= 0,
-            "max_effect must be in [0, 1]": 0 <= self.max_effect <= 1,
-            "action_effects[0] (no action) must be 0": self.action_effects[:1] == (0.0,),
-        }
-        problems = [message for message, ok in checks.items() if not ok]
-        if problems:
-            raise ValueError("; ".join(problems))
+        check_fields(self, "simulator")
 
 
 @dataclass(frozen=True)
@@ -107,10 +102,6 @@ class Simulator:
 
     settings: SimulatorSettings = field(default_factory=SimulatorSettings)
     catalog: ActionCatalog = field(default_factory=ActionCatalog)
-
-    def __post_init__(self) -> None:
-        if len(self.settings.action_effects) != self.catalog.size:
-            raise ValueError("action_effects needs one value per action in the catalog")
 
     # The discrete controllable grid: state index g = recent * months_buckets + months_since.
     @property
@@ -231,9 +222,9 @@ class Simulator:
             -state[:, TENURE].astype(np.float64) / settings.new_customer_months
         )
         price = np.asarray(settings.price_sensitivity)[_code(state[:, INTERNET], 3)]
-        is_discount = np.isin(np.arange(self.catalog.size), settings.discount_actions)
+        is_discount = np.asarray(self.catalog.discounts, dtype=np.bool_)
         sensitivity = np.where(is_discount[None, :], price[:, None], 1.0)
-        base = np.asarray(settings.action_effects, dtype=np.float64)[None, :]
+        base = np.asarray(self.catalog.effects, dtype=np.float64)[None, :]
         effect: FloatArray = base * (response * engagement * contract * new_customer)[:, None]
         return effect * sensitivity
 

@@ -5,14 +5,19 @@
 | churn_probability | chance of leaving within the churn horizon without action | the churn model |
 | contract | 0 month-to-month, 1 one year, 2 two year | `Contract` (default 0) |
 | internet_service | 0 none, 1 DSL, 2 fiber | `InternetService` (default 1) |
-| tenure | months as a customer | `tenure` (default 12) |
+| tenure | months as a customer, 0-1200 | `tenure` (default 12) |
 | monthly_charges | monthly bill | `MonthlyCharges` (default 1: values in months of bill) |
-| recent_interventions | retention contacts in recent months | `recent_interventions` (default 0) |
-| days_since_contact | days since the last retention contact | `days_since_contact` (default 90) |
+| recent_interventions | retention contacts lately, 0-100 | `recent_interventions` (default 0) |
+| days_since_contact | days since the last contact, 0-3650 | `days_since_contact` (default 90) |
 | response_rate | share of past offers the customer took up, 0-1 | `response_rate` (default prior) |
 | engagement | share of the services the customer uses, 0-1 | `engagement`, else derived |
 
 Nothing here is random: every number comes from the customer's data or a documented default.
+A blank or NaN cell takes the default. Numbers are clipped to the meaningful range above, so
+that every state is finite in float32 (1e308 or infinity included): a tenure beyond a hundred
+years, more than a hundred recent contacts or a contact more than ten years ago count as those
+bounds (the simulator itself counts only a few contacts and a few months since the last one).
+Monthly charges are not clipped: `check_state_columns` refuses a negative, infinite or huge one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import polars as pl
 
 from aura_sentinel.errors import DataError
 from aura_sentinel.features import LevelCodes
+from aura_sentinel.schema import beyond_float32, number_fix, unusable_kind
 
 STATE_COLUMNS = (
     "churn_probability",
@@ -77,6 +83,10 @@ ENGAGEMENT_SERVICES = (
     "StreamingMovies",
 )
 DEFAULT_ENGAGEMENT = 0.5
+# The meaningful ranges of the state's numbers (see the table above).
+MAX_TENURE_MONTHS = 1200.0
+MAX_RECENT_INTERVENTIONS = 100.0
+MAX_DAYS_SINCE_CONTACT = 3650.0
 
 
 def build_state(
@@ -96,29 +106,45 @@ def build_state(
         return _number(present, role, default)
 
     def by_rule(name: str, rule: Rule, default: float) -> pl.Expr:
-        return _by_rule(customers, (coded or {}).get(name), name, rule, default)
+        return _by_rule(customers, present, (coded or {}).get(name), name, rule, default)
 
     frame = customers.select(
         pl.Series("churn_probability", np.asarray(churn_probability, dtype=np.float64)),
         by_rule(SOURCE_COLUMNS["contract"], _contract, 0.0).alias("contract"),
         by_rule(SOURCE_COLUMNS["internet_service"], _internet, 1.0).alias("internet_service"),
-        number("tenure", DEFAULT_TENURE).clip(0.0),
+        number("tenure", DEFAULT_TENURE).clip(0.0, MAX_TENURE_MONTHS),
         number("monthly_charges", DEFAULT_MONTHLY_CHARGES).clip(0.0),
-        number("recent_interventions", 0.0).clip(0.0),
-        number("days_since_contact", DEFAULT_DAYS_SINCE_CONTACT).clip(0.0),
+        number("recent_interventions", 0.0).clip(0.0, MAX_RECENT_INTERVENTIONS),
+        number("days_since_contact", DEFAULT_DAYS_SINCE_CONTACT).clip(0.0, MAX_DAYS_SINCE_CONTACT),
         number("response_rate", response_prior).clip(0.0, 1.0),
         _engagement(present, by_rule),
     )
     return np.ascontiguousarray(frame.to_numpy(order="c"), dtype=np.float32)
 
 
-def check_charges(customers: pl.DataFrame, source: str, first_row: int = 0) -> None:
-    """Refuse a negative or infinite monthly charge: every cost and value is a multiple of it."""
+def check_state_columns(customers: pl.DataFrame, source: str, first_row: int = 0) -> None:
+    """Refuse what the state cannot be built from: a state column of dates, lists or other
+    values that are not numbers (or, for the text columns, not text), naming the column; and a
+    negative, infinite or huge monthly charge (beyond float32), naming the row: every cost and
+    value is a multiple of it."""
+    schema = customers.schema
+    number_columns = [SOURCE_COLUMNS[role] for role in _NUMBER_ROLES]
+    for name in [*number_columns, *_TEXT_COLUMNS]:
+        kind = unusable_kind(schema[name]) if name in schema else None
+        if name in _TEXT_COLUMNS and kind is not None and schema[name].is_temporal():
+            kind = None  # a date in a text column is read as its text
+        if kind is not None:
+            wanted, fix = (
+                ("numbers", number_fix(name))
+                if name in number_columns
+                else ("text", "give one text value per cell")
+            )
+            raise DataError(source, f"column '{name}' holds {kind}, not {wanted}", fix)
     name = SOURCE_COLUMNS["monthly_charges"]
-    if name not in customers.columns:
+    if name not in schema:
         return
     charge = customers.get_column(name).cast(pl.Float64, strict=False)
-    bad = ((charge < 0) | charge.is_infinite()).fill_null(False)
+    bad = (charge < 0).fill_null(False) | beyond_float32(charge)
     if bad.any():
         row = int(bad.arg_max() or 0)
         raise DataError(
@@ -127,6 +153,23 @@ def check_charges(customers: pl.DataFrame, source: str, first_row: int = 0) -> N
             f"(row {first_row + row + 1} after the header)",
             "correct that charge, or blank it to use the default",
         )
+
+
+check_charges = check_state_columns  # the name training.py calls
+
+_NUMBER_ROLES = (
+    "tenure",
+    "monthly_charges",
+    "recent_interventions",
+    "days_since_contact",
+    "response_rate",
+    "engagement",
+)
+_TEXT_COLUMNS = (
+    SOURCE_COLUMNS["contract"],
+    SOURCE_COLUMNS["internet_service"],
+    *ENGAGEMENT_SERVICES,
+)
 
 
 def monthly_charges(customers: pl.DataFrame) -> npt.NDArray[np.float64]:
@@ -148,10 +191,15 @@ Rule = Callable[[pl.Expr], pl.Expr]  # a rule for text: an expression on a Strin
 
 
 def _by_rule(
-    customers: pl.DataFrame, coded: LevelCodes | None, name: str, rule: Rule, default: float
+    customers: pl.DataFrame,
+    present: set[str],
+    coded: LevelCodes | None,
+    name: str,
+    rule: Rule,
+    default: float,
 ) -> pl.Expr:
     """The rule's value for every customer; `default` when the table has no such column."""
-    if name not in customers.columns:
+    if name not in present:
         return pl.lit(default, dtype=pl.Float64)
     text = customers.get_column(name)
     if coded is None or text.dtype != pl.String:
@@ -203,6 +251,7 @@ def _engagement(present: set[str], by_rule: Callable[[str, Rule, float], pl.Expr
         return (
             pl.col(name)
             .cast(pl.Float64, strict=False)
+            .fill_nan(None)
             .fill_null(DEFAULT_ENGAGEMENT)
             .clip(0.0, 1.0)
             .alias("engagement")
