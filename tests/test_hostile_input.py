@@ -35,7 +35,6 @@ from aura_sentinel.io import read_customers
 from aura_sentinel.retention.state import (
     SOURCE_COLUMNS,
     build_state,
-    check_charges,
     check_state_columns,
 )
 from aura_sentinel.schema import ColumnRoles, prepare_training_table
@@ -235,7 +234,7 @@ def test_temporal_state_columns_are_refused_before_a_policy_is_trained(column: s
     dtype, expected = TEMPORAL_STATE_COLUMNS[column]
     frame = _customers(20).with_columns(_temporal(dtype, 20).alias(column))
     with pytest.raises(DataError, match=f"column '{column}' {expected}"):
-        check_charges(frame, "in.parquet")  # what `train` calls before the policy
+        check_state_columns(frame, "in.parquet")  # what `train` calls before the policy
 
 
 def _feature_names(models: Path) -> list[str]:

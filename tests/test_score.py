@@ -251,7 +251,7 @@ def test_the_input_file_is_never_overwritten(tmp_path: Path, table: pl.DataFrame
     data = tmp_path / "in.csv"
     table.write_csv(data)
     before = data.read_bytes()
-    with pytest.raises(UsageError, match="is the input file"):
+    with pytest.raises(UsageError, match="is also an input"):
         score_file(data, MODELS, data, ScoreSettings())
     assert data.read_bytes() == before
 

@@ -6,13 +6,15 @@ Heavy libraries (xgboost, torch) are imported inside the commands that need them
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from types import FrameType
@@ -319,19 +321,46 @@ def demo_data(
 def main() -> None:
     """Entry point: user and system errors print one line and exit 2, Ctrl-C exits 130 and
     SIGTERM 143; anything else is a bug and exits 1. Outputs are replaced all together or not
-    at all, so none of these leaves a partial file. Python warnings print as one line each (none
-    with --quiet)."""
+    at all, so none of these leaves a partial file.
+
+    Libraries' warnings (Python warnings and log records) are held until the command ends: a
+    successful run prints each as one line (none with --quiet), a failed one only its error."""
     arguments = sys.argv[1:]
     debug = "--debug" in arguments
     for number in STOP_SIGNALS:
         signal.signal(number, _interrupted)
+    held: list[str] = []
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _warning_printer(quiet="--quiet" in arguments)
+        with warnings.catch_warnings(), _log_records_held(held):
+            warnings.showwarning = lambda message, *args, **kwargs: held.append(str(message))
             _run(debug)
     finally:  # a signal put off until after the command ended has nothing left to stop
         for number in STOP_SIGNALS:
             signal.signal(number, signal.SIG_IGN)
+    if "--quiet" not in arguments:
+        for message in dict.fromkeys(held):  # each distinct warning once
+            print(f"warning: {' '.join(message.split())}", file=sys.stderr)
+
+
+class _Held(logging.Handler):
+    def __init__(self, held: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.held = held
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.held.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _log_records_held(held: list[str]) -> Iterator[None]:
+    """Libraries' log records of WARNING and above are held in `held`, not printed."""
+    root = logging.getLogger()
+    handler = _Held(held)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
 def _run(debug: bool) -> None:
@@ -379,15 +408,6 @@ def _usage_error_text(error: typer.TyperException) -> str:
     context = getattr(error, "ctx", None)
     command = context.command_path if context is not None else "aura-sentinel"
     return f"{message} — see `{command} --help`"
-
-
-def _warning_printer(quiet: bool) -> Callable[..., None]:
-    def show(message: Warning | str, category: type[Warning], *args: object, **_: object) -> None:
-        if not quiet:
-            text = " ".join(str(message).split())
-            print(f"warning: {text}", file=sys.stderr)
-
-    return show
 
 
 # Polars runs some of its Python code as callbacks from Rust, where an exception turns into a

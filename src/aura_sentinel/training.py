@@ -43,7 +43,7 @@ from aura_sentinel.results import named_like_result
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.evaluation import PolicyEvaluation
 from aura_sentinel.retention.policy import customer_states, train_policy
-from aura_sentinel.retention.state import check_charges
+from aura_sentinel.retention.state import check_state_columns
 from aura_sentinel.schema import ColumnRoles, TrainingTable, prepare_training_table, resolve_roles
 
 
@@ -100,7 +100,7 @@ def train(
     check_outputs([data], folder=bundle_folder(models))  # refused now, not after training
     frame = read_customers(data)
     if options.policy:
-        check_charges(frame, source)
+        check_state_columns(frame, source)
 
     churn_share = 0.4 if options.policy else 1.0
     probability: npt.NDArray[np.floating[Any]]
@@ -126,7 +126,7 @@ def train(
         fingerprint = _fingerprint(data, table)
         model = churn_model_bytes(existing)
         probability = predict_probability(
-            existing.booster, spec.matrix(table.features, source), spec.xgboost_types
+            existing.booster, spec.matrix(table.customers, source), spec.xgboost_types
         )
         record = replace(existing.manifest, policy=None)  # the churn record, kept as it is
         churn = None

@@ -155,8 +155,6 @@ def check_state_columns(customers: pl.DataFrame, source: str, first_row: int = 0
         )
 
 
-check_charges = check_state_columns  # the name training.py calls
-
 _NUMBER_ROLES = (
     "tenure",
     "monthly_charges",
