@@ -299,3 +299,18 @@ def test_the_shipped_data_and_models_are_found_in_a_source_checkout(
     monkeypatch.chdir(tmp_path)
     assert shipped.default_data() == checkout / "data" / "dataset.xls"
     assert shipped.default_models() == checkout / "models"
+
+
+def test_a_failure_to_read_an_input_is_not_called_a_failure_to_write(tmp_path: Path) -> None:
+    output = tmp_path / "results.csv"
+    with pytest.raises(FileNotFoundError), replaced_together([], [output]):
+        (tmp_path / "vanished.csv").read_text()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_names_the_output(tmp_path: Path) -> None:
+    output = tmp_path / "results.csv"
+    full = pytest.raises(UsageError, match=r"results\.csv: cannot be written")
+    with full, replaced_together([], [output]):
+        raise OSError(28, "No space left on device")
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@ add up to the model's margin, the same answer whatever the batch size, and safe 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from aura_sentinel.demo import generate_customers
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.pipeline import ScoreSettings, ScoringModel, assess, decide, score_file
+from aura_sentinel.results import neutralise_formulas, restored_name
 from aura_sentinel.retention.catalog import ActionCatalog
 
 from conftest import REPO, run_cli
@@ -228,6 +230,16 @@ def test_formula_text_is_neutralised_in_csv(tmp_path: Path, table: pl.DataFrame)
     )
     results = _score(tmp_path, hostile)
     assert results.get_column("CustomerID")[0] == '\'=HYPERLINK("http://x")'
+
+
+def test_formula_column_names_are_neutralised_in_csv_and_restored_on_reading() -> None:
+    """A copied target column may be named like a formula: its CSV header gets the apostrophe
+    that its cells would, and `report` reads the name back as it was."""
+    results = pl.DataFrame({"ChurnProbability": [0.5], "=SUM(1+1)": ["Yes"], "@x": ["No"]})
+    written = neutralise_formulas(results).write_csv()
+    assert written.splitlines()[0] == "ChurnProbability,'=SUM(1+1),'@x"
+    header = pl.read_csv(io.StringIO(written)).columns
+    assert [restored_name(name) for name in header] == ["ChurnProbability", "=SUM(1+1)", "@x"]
 
 
 def test_missing_columns_are_named_together(tmp_path: Path, table: pl.DataFrame) -> None:

@@ -104,7 +104,10 @@ def replaced_together(
             if folder is not None and staged.folder is not None:
                 _swap_folder(staged.folder, real_path(folder.path))
     except OSError as error:
-        raise unwritable(_output_named(error, staged, files, folder), error) from error
+        named = _output_named(error, staged, files, folder)
+        if named is None:  # about an input, say: not ours to word
+            raise
+        raise unwritable(named, error) from error
     finally:
         for temporary in staged.files.values():
             temporary.unlink(missing_ok=True)
@@ -124,15 +127,20 @@ def unwritable(path: Path, error: OSError) -> UsageError:
 
 def _output_named(
     error: OSError, staged: Staged, files: list[Path], folder: FolderOutput | None
-) -> Path:
-    """The output an OSError is about, as the user named it (not its temporary name)."""
-    failed = real_path(Path(error.filename)) if error.filename else None
+) -> Path | None:
+    """The output an OSError is about, as the user named it (not its temporary name); None
+    when it names another file."""
+    if not error.filename:  # a write through an open handle: a full disk, say
+        return files[0] if files else (folder.path if folder is not None else None)
+    failed = real_path(Path(error.filename))
     for output, temporary in staged.files.items():
         if failed in (temporary, real_path(output)):
             return output
-    if folder is not None:
-        return folder.path
-    return files[0] if files else Path(str(error.filename))
+    staging = staged.folder
+    if folder is None or staging is None:
+        return None
+    ours = failed in (real_path(folder.path), staging) or staging in failed.parents
+    return folder.path if ours else None
 
 
 def _exists(path: Path) -> bool:
@@ -205,9 +213,12 @@ def _temporary_file(output: Path) -> Path:
 
 def _staging_folder(path: Path) -> Path:
     target = real_path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{_short_name(target.name)}.{uuid.uuid4().hex}.new"
-    staging.mkdir()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as error:
+        raise unwritable(path, error) from error
     return staging
 
 

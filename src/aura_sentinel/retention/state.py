@@ -155,14 +155,7 @@ def check_state_columns(customers: pl.DataFrame, source: str, first_row: int = 0
         )
 
 
-_NUMBER_ROLES = (
-    "tenure",
-    "monthly_charges",
-    "recent_interventions",
-    "days_since_contact",
-    "response_rate",
-    "engagement",
-)
+_NUMBER_ROLES = STATE_COLUMNS[TENURE:]  # the state fields read from number columns
 _TEXT_COLUMNS = (
     SOURCE_COLUMNS["contract"],
     SOURCE_COLUMNS["internet_service"],
