@@ -170,3 +170,14 @@ def test_report_reads_the_ray_results_folder(
     assert [line.customers for line in distributed.plan] == [line.customers for line in single.plan]
     assert distributed.outcomes is not None and single.outcomes is not None
     assert distributed.outcomes.roc_auc == pytest.approx(single.outcomes.roc_auc)
+
+
+@pytest.mark.parametrize(
+    ("budget", "settings"),
+    [(float("nan"), ScoreSettings()), (-1.0, ScoreSettings()), (None, ScoreSettings(high=0.2))],
+)
+def test_ray_refuses_what_the_command_refuses(
+    budget: float | None, settings: ScoreSettings, tmp_path: Path
+) -> None:
+    with pytest.raises(UsageError, match=r"--budget|--high"):
+        score_on_ray(str(tmp_path), MODELS, tmp_path / "out", settings, budget=budget)

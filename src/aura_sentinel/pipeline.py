@@ -450,13 +450,8 @@ def _run_record(summary: ScoreSummary, model: ScoringModel, output: Path) -> Run
     )
 
 
-def _check_options(
-    output: Path, batch_rows: int, budget: float | None, settings: ScoreSettings
-) -> None:
-    if not 1 <= batch_rows <= MAX_BATCH_ROWS:
-        raise UsageError(
-            "--batch-rows", f"{batch_rows} is out of range", f"give 1 to {MAX_BATCH_ROWS:,}"
-        )
+def check_choices(settings: ScoreSettings, budget: float | None) -> None:
+    """Refuse risk thresholds or a budget that make no sense, in every engine alike."""
     if budget is not None and not (math.isfinite(budget) and budget >= 0):
         raise UsageError("--budget", f"{budget} is not an amount", "give a number of 0 or more")
     if not 0 <= settings.medium <= settings.high <= 1:
@@ -465,6 +460,16 @@ def _check_options(
             f"thresholds {settings.high} and {settings.medium} are not 0 <= medium <= high <= 1",
             "give probabilities with --medium at most --high",
         )
+
+
+def _check_options(
+    output: Path, batch_rows: int, budget: float | None, settings: ScoreSettings
+) -> None:
+    if not 1 <= batch_rows <= MAX_BATCH_ROWS:
+        raise UsageError(
+            "--batch-rows", f"{batch_rows} is out of range", f"give 1 to {MAX_BATCH_ROWS:,}"
+        )
+    check_choices(settings, budget)
     if output.suffix.lower() not in {".csv", ".parquet"}:
         raise UsageError(str(output), "unknown output type", "name it .csv or .parquet")
 

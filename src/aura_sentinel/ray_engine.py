@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from aura_sentinel.pipeline import (
     ScoreSummary,
     ScoringModel,
     assess,
+    check_choices,
     decide,
     score_frame,
 )
@@ -133,8 +133,7 @@ def score_on_ray(
     and kept on the cluster, and the plan is found from sums over their blocks (see `budget`).
     """
     started = time.perf_counter()
-    if budget is not None and not (math.isfinite(budget) and budget >= 0):
-        raise UsageError("--budget", f"{budget} is not an amount", "give a number of 0 or more")
+    check_choices(settings, budget)
     ray, ray_data = _import_ray()
     files = _parquet_inputs(data)
     model = ScoringModel.load(models)  # verified on the driver too: a bad bundle fails at once
