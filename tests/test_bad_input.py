@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from aura_sentinel.bundle import FORMAT_VERSION
 from aura_sentinel.demo import generate_customers
 from aura_sentinel.io import write_table
 
@@ -266,7 +267,9 @@ BUNDLE_DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "a newer format version": (
         lambda m: (m / "bundle.json").write_text(
-            (m / "bundle.json").read_text().replace('"format_version": 1', '"format_version": 99')
+            (m / "bundle.json")
+            .read_text()
+            .replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 99')
         ),
         "newer than this aura-sentinel reads",
     ),

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from test_dqn import SMALL
 
-from aura_sentinel.bundle import CHURN_MODEL, MANIFEST, POLICY_WEIGHTS, load_bundle, policy_weights
+from aura_sentinel.bundle import (
+    CHURN_MODEL,
+    FORMAT_VERSION,
+    MANIFEST,
+    POLICY_WEIGHTS,
+    load_bundle,
+    policy_weights,
+)
 from aura_sentinel.errors import BundleError, DataError, UsageError
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.policy import load_network
@@ -48,7 +55,7 @@ def test_bundle_records_roles_features_data_and_metrics(trained: tuple[Path, Pat
         "roc_auc", "pr_auc", "accuracy", "f1", "brier", "log_loss", "ece",
     }  # fmt: skip
     assert {"xgboost", "polars", "numpy", "torch"} <= set(manifest.libraries)
-    assert json.loads((trained[1] / MANIFEST).read_text())["format_version"] == 1
+    assert json.loads((trained[1] / MANIFEST).read_text())["format_version"] == FORMAT_VERSION
     assert bundle.booster.num_features() == len(bundle.spec.columns)
     assert "customerID" not in bundle.spec.names
 
@@ -93,7 +100,9 @@ def test_a_bundle_from_a_newer_format_is_refused(bundle_copy: Path) -> None:
 
 def test_a_feature_list_that_does_not_match_the_model_is_refused(bundle_copy: Path) -> None:
     manifest = json.loads((bundle_copy / MANIFEST).read_text())
-    manifest["features"]["columns"].pop()
+    removed = manifest["features"]["columns"].pop()
+    distributions = manifest["distributions"]  # consistent with the features, as an edit would be
+    manifest["distributions"] = [item for item in distributions if item["name"] != removed["name"]]
     (bundle_copy / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"features but bundle\.json lists"):
         load_bundle(bundle_copy)

@@ -34,14 +34,20 @@ from aura_sentinel.features import FeatureColumn, FeatureSpec
 from aura_sentinel.io import read_customers
 from aura_sentinel.retention.state import (
     SOURCE_COLUMNS,
+    StateSources,
     build_state,
     check_state_columns,
+    resolve_state_sources,
 )
 from aura_sentinel.schema import ColumnRoles, prepare_training_table
 
 from conftest import REPO, run_cli
 
 MODELS = REPO / "models"
+
+
+def _by_default_names(frame: pl.DataFrame) -> StateSources:
+    return resolve_state_sources(frame.columns, {}, "in.csv")
 
 
 def _customers(rows: int = 300) -> pl.DataFrame:
@@ -220,7 +226,7 @@ def _temporal(dtype: pl.DataType, rows: int) -> pl.Series:
     return pl.Series([datetime.datetime(2021, 3, 4)] * rows).cast(dtype)
 
 
-@pytest.mark.parametrize("column", ["tenure", "days_since_contact"])  # model and state only
+@pytest.mark.parametrize("column", ["tenure", "MonthlyCharges"])  # read by the shipped bundle
 def test_parquet_temporal_state_columns_are_refused_at_score(column: str, tmp_path: Path) -> None:
     dtype, expected = TEMPORAL_STATE_COLUMNS[column]
     frame = _customers().with_columns(_temporal(dtype, 300).alias(column))
@@ -229,12 +235,23 @@ def test_parquet_temporal_state_columns_are_refused_at_score(column: str, tmp_pa
     _assert_refused(_score(path, tmp_path), f"column '{column}' {expected}")
 
 
+def test_a_state_column_the_bundle_does_not_read_is_not_read_at_score(tmp_path: Path) -> None:
+    # The shipped bundle was trained without days_since_contact: its column map reads none.
+    dtype, _ = TEMPORAL_STATE_COLUMNS["days_since_contact"]
+    frame = _customers().with_columns(_temporal(dtype, 300).alias("days_since_contact"))
+    path = tmp_path / "temporal.parquet"
+    frame.write_parquet(path)
+    result = _score(path, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize("column", list(TEMPORAL_STATE_COLUMNS))
 def test_temporal_state_columns_are_refused_before_a_policy_is_trained(column: str) -> None:
     dtype, expected = TEMPORAL_STATE_COLUMNS[column]
     frame = _customers(20).with_columns(_temporal(dtype, 20).alias(column))
     with pytest.raises(DataError, match=f"column '{column}' {expected}"):
-        check_state_columns(frame, "in.parquet")  # what `train` calls before the policy
+        # what `train` calls before the policy
+        check_state_columns(frame, _by_default_names(frame), "in.parquet")
 
 
 def _feature_names(models: Path) -> list[str]:
@@ -279,7 +296,7 @@ EXTREMES = [float("nan"), float("inf"), float("-inf"), 1e308, -1e308]
 def test_the_state_is_finite_for_nan_infinite_and_huge_numbers(column: str, as_text: bool) -> None:
     values = pl.Series(column, [*EXTREMES, 3.0])
     frame = _customers(len(values)).with_columns(values.cast(pl.String) if as_text else values)
-    state = build_state(frame, np.full(frame.height, 0.3), response_prior=0.3)
+    state = build_state(frame, np.full(frame.height, 0.3), 0.3, _by_default_names(frame))
     assert state.dtype == np.float32
     assert np.isfinite(state).all()
 
@@ -289,7 +306,7 @@ def test_nan_in_a_state_column_takes_the_documented_default() -> None:
         pl.Series("engagement", [float("nan"), 0.8]),
         pl.Series("tenure", [float("nan"), 7.0]),
     )
-    state = build_state(frame, np.full(2, 0.3), response_prior=0.3)
+    state = build_state(frame, np.full(2, 0.3), 0.3, _by_default_names(frame))
     assert state[0, -1] == pytest.approx(0.5)  # DEFAULT_ENGAGEMENT
     assert state[0, 3] == pytest.approx(12.0)  # DEFAULT_TENURE
     assert state[1, -1] == pytest.approx(0.8)
@@ -304,7 +321,7 @@ def test_huge_or_infinite_monthly_charges_are_refused_naming_the_row(charge: str
         .alias("MonthlyCharges")
     )
     with pytest.raises(DataError, match="row 5 after the header"):
-        check_state_columns(frame, "in.csv")
+        check_state_columns(frame, _by_default_names(frame), "in.csv")
 
 
 # --- 3. Numbers beyond float32 -----------------------------------------------------------------
@@ -349,7 +366,8 @@ def test_nan_is_a_missing_value_not_a_number_too_large() -> None:
     )
     table = prepare_training_table(frame, ColumnRoles(), "in.csv")
     assert table.features.get_column("TotalCharges").is_nan().sum() == 1
-    check_state_columns(frame, "in.csv")  # a NaN charge takes the default: not refused
+    # a NaN charge takes the default: not refused
+    check_state_columns(frame, _by_default_names(frame), "in.csv")
 
 
 # --- 4. Missing id and target columns ----------------------------------------------------------

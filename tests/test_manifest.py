@@ -21,7 +21,9 @@ from aura_sentinel import cli
 from aura_sentinel.bundle import MANIFEST, Manifest, load_bundle, save_bundle
 from aura_sentinel.demo import generate_customers
 from aura_sentinel.errors import BundleError, DataError
+from aura_sentinel.leakage import LeakWarning
 from aura_sentinel.results import RESULT_COLUMNS
+from aura_sentinel.retention.state import SOURCE_COLUMNS
 from aura_sentinel.stopping import STOP_SIGNALS
 from aura_sentinel.training import TrainOptions, train
 
@@ -32,9 +34,9 @@ SHIPPED: dict[str, Any] = json.loads((MODELS / MANIFEST).read_text(encoding="utf
 Damage = Callable[[dict[str, Any]], None]
 Key = tuple[str | int, ...]
 # Keys a bundle may lack or hold null in: the curves (older bundles), the policy (--skip-policy),
-# the id column (row numbers are the ids).
+# the id column (row numbers are the ids), the state's columns (defaults) and the currency.
 OPTIONAL = {"metrics.cv_curves", "policy"}
-NULLABLE = {"roles.id"}
+NULLABLE = {"roles.id", "currency", *(f"column_map.{role}" for role in SOURCE_COLUMNS)}
 
 
 def test_the_shipped_manifest_is_read_into_typed_fields() -> None:
@@ -56,7 +58,8 @@ def test_the_manifest_writes_back_the_exact_bytes_it_was_read_from() -> None:
 
 def test_manifest_text_is_strict_json() -> None:
     manifest = load_bundle(MODELS).manifest
-    broken = Manifest(**{**vars(manifest), "leakage_warnings": (("tenure", math.nan),)})
+    leak = LeakWarning("tenure", math.nan, 0.0, "leak")
+    broken = Manifest(**{**vars(manifest), "leakage_warnings": (leak,)})
     with pytest.raises(ValueError, match="JSON compliant"):
         broken.to_text()
 
@@ -176,6 +179,9 @@ def _cases() -> dict[str, tuple[Damage, str]]:
         "a target that is a feature": (_set(("roles", "target"), "tenure"), "tenure"),
         "an id that is the target": (_set(("roles", "id"), "Churn"), "Churn"),
         "a policy without its weights": (_delete(("artifacts", "policy.pt")), "policy.pt"),
+        "an unknown state field": (_set(("column_map", "surprise"), "x"), "surprise"),
+        "a currency too long": (_set(("currency",), "EUR" * 5), "currency"),
+        "a currency with a control character": (_set(("currency",), "EU\x1bR"), "currency"),
     }
     return cases
 
@@ -240,6 +246,26 @@ def test_the_table_covers_every_key_of_the_manifest() -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
+def test_a_damaged_manifest_is_refused_naming_its_key(case: str, tmp_path: Path) -> None:
+    damage, word = CASES[case]
+    models = _damaged_bundle(tmp_path, damage)
+    with pytest.raises(BundleError) as error:
+        load_bundle(models)
+    message = str(error.value)
+    assert word in message and "\n" not in message, message
+
+
+# `score` and `report` load a bundle through `load_bundle` alone, and print any BundleError as
+# one line: every case is refused above; the commands are run on every seventh case, and on each
+# special case (so the whole command's contract is checked without 900 command runs).
+CLI_CASES = [
+    case
+    for index, case in enumerate(CASES)
+    if index % 7 == 0 or not case.endswith(("deleted", "null", "of the wrong type", "NaN"))
+]
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
 def test_a_damaged_manifest_is_one_line_for_score_and_report(
     case: str, tmp_path: Path, workspace: tuple[Path, Path]
 ) -> None:

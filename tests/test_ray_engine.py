@@ -70,6 +70,8 @@ def test_ray_gives_the_same_results_as_the_command(
     else:
         assert summary.driver_weight is None
     assert summary.unseen_levels == expected.unseen_levels == {"Contract": 8}
+    assert summary.drift == expected.drift and summary.drift["Contract"] > 0  # bins summed too
+    assert summary.out_of_range == expected.out_of_range
 
 
 @pytest.mark.parametrize("share", [0.05, 0.4])

@@ -73,14 +73,14 @@ def test_one_row_per_customer_in_input_order(tmp_path: Path, table: pl.DataFrame
 
 
 def test_risk_bands_follow_the_thresholds(tmp_path: Path, table: pl.DataFrame) -> None:
-    results = _score(tmp_path, table, high=0.6, medium=0.3)
+    results = _score(tmp_path, table, "r.parquet", high=0.6, medium=0.3)  # full precision
     probability = results.get_column("ChurnProbability").to_numpy()
     expected = np.where(probability > 0.6, "HIGH", np.where(probability > 0.3, "MEDIUM", "LOW"))
     assert results.get_column("RiskLevel").to_list() == expected.tolist()
 
 
 def test_actions_and_costs_come_from_the_catalog(tmp_path: Path, table: pl.DataFrame) -> None:
-    results = _score(tmp_path, table)
+    results = _score(tmp_path, table, "r.parquet")  # full precision: CSV has cents
     catalog = ActionCatalog()
     actions = results.get_column("ActionID").to_numpy()
     assert set(actions) <= set(range(6))
@@ -214,9 +214,9 @@ def test_scoring_twice_gives_identical_bytes(tmp_path: Path, table: pl.DataFrame
 
 
 def test_budget_is_never_exceeded(tmp_path: Path, table: pl.DataFrame) -> None:
-    free = _score(tmp_path, table, name="a.csv")
+    free = _score(tmp_path, table, name="a.parquet")  # full precision: CSV has cents
     budget = 0.25 * free.get_column("ActionCost").sum()
-    planned = _score(tmp_path, table, name="b.csv", budget=budget, batch_rows=400)
+    planned = _score(tmp_path, table, name="b.parquet", budget=budget, batch_rows=400)
     assert planned.get_column("ActionCost").sum() <= budget
     assert planned.get_column("ExpectedGain").sum() > 0
 

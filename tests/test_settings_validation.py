@@ -544,7 +544,7 @@ def test_the_report_shows_every_field_of_each_action_in_one_table() -> None:
         catalog=list(zip(catalog.names, catalog.cost_shares, catalog.effects, strict=True)),
         simulator=dict(settings.to_json()["simulator"]),
     )
-    section = _policy(SimpleNamespace(policy=quality))  # type: ignore[arg-type]
+    section = _policy(SimpleNamespace(policy=quality, money_unit=""))  # type: ignore[arg-type]
     actions, simulator = (
         next(table for table in section.tables if table.caption == caption)
         for caption in ("Assumed actions", "Simulator settings")

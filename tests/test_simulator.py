@@ -13,7 +13,9 @@ from aura_sentinel.retention.state import (
     ENGAGEMENT,
     RECENT_INTERVENTIONS,
     STATE_COLUMNS,
+    StateSources,
     build_state,
+    resolve_state_sources,
 )
 
 
@@ -87,6 +89,10 @@ def test_a_step_moves_the_controllable_state_and_charges_the_cost() -> None:
     assert np.all(reward[1:] < Simulator().settings.margin * state[1:, 4])
 
 
+def _by_default_names(frame: pl.DataFrame) -> StateSources:
+    return resolve_state_sources(frame.columns, {}, "t")
+
+
 def test_state_reads_the_telco_columns_and_documented_defaults() -> None:
     frame = pl.DataFrame(
         {
@@ -98,7 +104,7 @@ def test_state_reads_the_telco_columns_and_documented_defaults() -> None:
             "StreamingTV": ["Yes", "No", "No internet service"],
         }
     )
-    state = build_state(frame, [0.5, 0.2, 0.1], response_prior=0.3)
+    state = build_state(frame, [0.5, 0.2, 0.1], 0.3, _by_default_names(frame))
     assert state.shape == (3, len(STATE_COLUMNS))
     assert state[:, 1].tolist() == [0, 1, 2]
     assert state[:, 2].tolist() == [2, 1, 0]
@@ -118,7 +124,7 @@ def test_state_uses_behaviour_columns_when_present() -> None:
             "engagement": [0.2, 0.8],
         }
     )
-    state = build_state(frame, [0.3, 0.3], response_prior=0.3)
+    state = build_state(frame, [0.3, 0.3], 0.3, _by_default_names(frame))
     np.testing.assert_allclose(state[:, 5:], [[2, 10, 0.9, 0.2], [0, 400, 0.05, 0.8]], rtol=1e-6)
 
 
@@ -154,8 +160,8 @@ def test_state_from_level_codes_equals_the_state_from_text() -> None:
     codes = spec.level_codes(frame, spec.matrix(frame, "t"))
     assert set(codes) == {"Contract", "InternetService", "PhoneService"}  # text columns only
     probability = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
-    from_codes = build_state(frame, probability, 0.3, codes)
-    from_text = build_state(frame, probability, 0.3)
+    from_codes = build_state(frame, probability, 0.3, _by_default_names(frame), codes)
+    from_text = build_state(frame, probability, 0.3, _by_default_names(frame))
     np.testing.assert_array_equal(from_codes, from_text)
     assert from_codes[:, 1].tolist() == [2, 1, 0, 2, 0, 0]
     assert from_codes[:, 2].tolist() == [2, 0, 1, 1, 2, 0]

@@ -24,17 +24,21 @@ import xgboost as xgb
 from aura_sentinel import __version__
 from aura_sentinel.churn import Candidate
 from aura_sentinel.curves import Curves
+from aura_sentinel.drift import ColumnDistribution, distributions_problem
 from aura_sentinel.errors import BundleError, UsageError
 from aura_sentinel.features import FeatureColumn, FeatureSpec
+from aura_sentinel.leakage import VERDICTS, LeakWarning
 from aura_sentinel.metrics import METRIC_NAMES
 from aura_sentinel.outputs import FolderOutput, replaced_together
 from aura_sentinel.results import named_like_result
 from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.evaluation import POLICY_LABELS, PolicyEvaluation
-from aura_sentinel.retention.state import STATE_COLUMNS
+from aura_sentinel.retention.state import SOURCE_COLUMNS, STATE_COLUMNS, StateSources
 from aura_sentinel.schema import ColumnRoles
+from aura_sentinel.sensitive import SensitiveColumn
+from aura_sentinel.units import currency_problem, money_unit
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "bundle.json"
 CHURN_MODEL = "churn_model.ubj"
 POLICY_WEIGHTS = "policy.pt"
@@ -148,13 +152,21 @@ class Manifest:
     training_data: TrainingData
     churn_model: ChurnRecord
     metrics: Metrics
-    leakage_warnings: tuple[tuple[str, float], ...]
-    """(column, single-feature ROC AUC) of each feature suspected of leaking the outcome."""
+    leakage_warnings: tuple[LeakWarning, ...]
+    """Each feature suspected of giving the outcome away, strongest first."""
+    sensitive_columns: tuple[SensitiveColumn, ...]
+    """Each column named like a sensitive attribute, and its weight in the churn model."""
     policy: PolicyRecord | None
     """None: trained with --skip-policy."""
     libraries: dict[str, str]
     artifacts: dict[str, str]
     """SHA-256 of each artifact file, by file name."""
+    distributions: tuple[ColumnDistribution, ...]
+    """The training distribution of each feature and state field, for the drift check."""
+    state_sources: StateSources
+    """The column each state field is read from (None: its default), stored as "column_map"."""
+    currency: str | None
+    """The label of the table's money (`train --currency`), None when not given."""
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -165,14 +177,22 @@ class Manifest:
             "training_data": self.training_data.to_json(),
             "churn_model": self.churn_model.to_json(),
             "metrics": self.metrics.to_json(),
-            "leakage_warnings": [
-                {"column": name, "roc_auc": auc} for name, auc in self.leakage_warnings
-            ],
+            "leakage_warnings": [warning.to_json() for warning in self.leakage_warnings],
+            "sensitive_columns": [column.to_json() for column in self.sensitive_columns],
             "artifacts": dict(self.artifacts),
+            "distributions": [item.to_json() for item in self.distributions],
+            "column_map": dict(self.state_sources.columns),
+            "currency": self.currency,
         }
         if self.policy is not None:
             record["policy"] = self.policy.to_json()
         return record
+
+    @property
+    def money_unit(self) -> str:
+        """What costs, values and gains are counted in: "months of charge" without a monthly
+        charge column, else the currency label, else "" (not known)."""
+        return money_unit(self.state_sources.column("monthly_charges") is None, self.currency)
 
     def to_text(self) -> str:
         """The bytes of bundle.json: sorted keys, strict JSON (no NaN or infinity)."""
@@ -334,10 +354,14 @@ def _parse_manifest(entry: _Entry) -> Manifest:
         training_data=_parse_training_data(entry.entry("training_data")),
         churn_model=_parse_churn_record(entry.entry("churn_model")),
         metrics=_parse_metrics(entry.entry("metrics")),
-        leakage_warnings=_parse_leakage_warnings(entry),
+        leakage_warnings=_parse_leakage_warnings(entry, features),
+        sensitive_columns=_parse_sensitive_columns(entry, features),
         policy=_parse_policy(entry.entry("policy")) if entry.has("policy") else None,
         libraries=_parse_libraries(entry.entry("libraries")),
         artifacts=_parse_artifacts(entry),
+        distributions=_parse_distributions(entry, features),
+        state_sources=_parse_column_map(entry.entry("column_map")),
+        currency=_parse_currency(entry),
     )
     if manifest.policy is not None and POLICY_WEIGHTS not in manifest.artifacts:
         raise entry.problem("artifacts", f"lists no {POLICY_WEIGHTS} for the policy")
@@ -345,12 +369,80 @@ def _parse_manifest(entry: _Entry) -> Manifest:
     return manifest
 
 
-def _parse_leakage_warnings(entry: _Entry) -> tuple[tuple[str, float], ...]:
+def _parse_leakage_warnings(entry: _Entry, features: FeatureSpec) -> tuple[LeakWarning, ...]:
     warnings = []
     for item in entry.entries("leakage_warnings"):
-        warnings.append((item.text("column"), item.number("roc_auc", 0, 1)))
+        warning = LeakWarning(
+            column=item.text("column"),
+            roc_auc=item.number("roc_auc", 0.5, 1),
+            contribution_share=item.number("contribution_share", 0, 1),
+            verdict=item.text("verdict", allowed=VERDICTS),
+        )
         item.done()
+        if warning.column not in features.names:
+            raise item.problem("column", f"'{warning.column}' is not a feature of the churn model")
+        warnings.append(warning)
     return tuple(warnings)
+
+
+def _parse_sensitive_columns(entry: _Entry, features: FeatureSpec) -> tuple[SensitiveColumn, ...]:
+    columns = []
+    for item in entry.entries("sensitive_columns"):
+        column = SensitiveColumn(
+            column=item.text("column"),
+            attribute=item.text("attribute"),
+            used=item.boolean("used"),
+            contribution_share=item.number("contribution_share", 0, 1),
+            rank=item.optional_integer("rank", 1, len(features.columns)),
+        )
+        item.done()
+        used = _shown(column.used)
+        if column.used != (column.column in features.names):
+            feature = "a feature" if column.column in features.names else "not a feature"
+            raise item.problem("used", f"is {used} but '{column.column}' is {feature} of the model")
+        if column.used != (column.rank is not None):
+            raise item.problem("rank", f"is {_shown(column.rank)} for a column with used {used}")
+        columns.append(column)
+    return tuple(columns)
+
+
+def _parse_column_map(entry: _Entry) -> StateSources:
+    columns = {role: entry.optional_text(role) for role in SOURCE_COLUMNS}
+    entry.done()
+    return StateSources(columns)
+
+
+def _parse_currency(entry: _Entry) -> str | None:
+    currency = entry.optional_text("currency")
+    problem = None if currency is None else currency_problem(currency)
+    if problem is not None:
+        raise entry.problem("currency", problem)
+    return currency
+
+
+def _parse_distributions(entry: _Entry, features: FeatureSpec) -> tuple[ColumnDistribution, ...]:
+    distributions = []
+    for item in entry.entries("distributions"):
+        kind = item.text("kind", allowed=("number", "category"))
+        distribution = ColumnDistribution(
+            name=item.text("name"),
+            kind="category" if kind == "category" else "number",
+            edges=tuple(item.numbers("edges", -math.inf, math.inf)),
+            levels=tuple(item.texts("levels")),
+            shares=tuple(item.numbers("shares", 0, 1)),
+            missing_share=item.number("missing_share", 0, 1),
+            low=item.number("low", -math.inf, math.inf),
+            high=item.number("high", -math.inf, math.inf),
+        )
+        item.done()
+        problem = distribution.problem()
+        if problem is not None:
+            raise item.problem(*problem)
+        distributions.append(distribution)
+    found = distributions_problem(tuple(distributions), features)
+    if found is not None:
+        raise entry.problem(f"distributions{found[0]}", found[1])
+    return tuple(distributions)
 
 
 def _parse_roles(entry: _Entry, features: FeatureSpec) -> ColumnRoles:
@@ -584,6 +676,15 @@ class _Entry:
 
     def optional_text(self, name: str) -> str | None:
         return None if self._value(name) is None else self.text(name)
+
+    def boolean(self, name: str) -> bool:
+        value = self._value(name)
+        if not isinstance(value, bool):
+            raise self.problem(name, f"is {_shown(value)}, not true or false")
+        return value
+
+    def optional_integer(self, name: str, low: int, high: int) -> int | None:
+        return None if self._value(name) is None else self.integer(name, low, high)
 
     def texts(self, name: str) -> list[str]:
         items = self._list(name)

@@ -8,6 +8,13 @@ leaves x depth^2 and plain prediction trees x depth, so among equally good candi
 compact is kept. A larger learning rate often reaches the same accuracy with a fraction of the
 trees. A final model is then trained on every row with the chosen settings and number of rounds.
 
+The models are grown one after the other, each on `threads` threads: XGBoost's `hist` method
+gives the same trees at any thread count (its row sample is drawn row by row from a seeded
+stream, whatever thread draws it, and its histogram sums come out the same: measured at 1, 2 and
+3 threads on 7,043 and 200,000 rows, and a test trains at 1 and 2). Fold models grown side by
+side in Python threads would not be: they share XGBoost's random generator, so their row
+samples change from run to run.
+
 The rounds, depth and learning rate are chosen on the same folds that are reported, which favours
 them a little; the README gives the size of that effect, measured with nested cross-validation.
 """
@@ -102,18 +109,22 @@ def train_churn_model(
     seed: int = 42,
     settings: BoostingSettings | None = None,
     progress: Progress | None = None,
+    threads: int = 1,
 ) -> ChurnTraining:
-    """Cross-validate every candidate, choose one, and fit the final model on all rows."""
+    """Cross-validate every candidate, choose one, and fit the final model on all rows, with
+    XGBoost on `threads` threads (the result is the same for any number)."""
     settings = settings or BoostingSettings()
     report = progress or (lambda fraction, message: None)
     assignment = stratified_folds(outcome, folds, seed)
     pairs = [(depth, rate) for depth in settings.depths for rate in settings.learning_rates]
     results: list[tuple[Candidate, npt.NDArray[np.float64]]] = []
     for index, (depth, rate) in enumerate(pairs):
+        stage = f"churn model, candidate {index + 1} of {len(pairs)}"
 
-        def candidate_progress(message: str, index: int = index) -> None:
-            report(index / (len(pairs) + 1), message)
+        def candidate_progress(message: str, index: int = index, stage: str = stage) -> None:
+            report(index / (len(pairs) + 1), f"{stage}: {message}")
 
+        candidate_progress(f"depth {depth}, learning rate {rate}")
         results.append(
             _cross_validate(
                 matrix,
@@ -123,15 +134,16 @@ def train_churn_model(
                 settings,
                 (depth, rate, seed),
                 candidate_progress,
+                threads,
             )
         )
     candidates = [candidate for candidate, _ in results]
     chosen = choose_candidate(candidates)
     out_of_fold = results[candidates.index(chosen)][1]
-    report(len(pairs) / (len(pairs) + 1), "final model on all rows")
-    params = _params(settings, chosen.depth, chosen.learning_rate, seed)
-    booster = _fit(matrix, outcome, feature_types, params, chosen.rounds)
-    report(1.0, "done")
+    report(len(pairs) / (len(pairs) + 1), "churn model, final model on all rows")
+    params = _params(settings, chosen.depth, chosen.learning_rate, seed, threads)
+    booster = _fit(matrix, outcome, feature_types, params, chosen.rounds, threads)
+    report(1.0, "churn model, done")
     return ChurnTraining(
         booster=booster,
         chosen=chosen,
@@ -175,6 +187,12 @@ def predict_probability(
     return np.asarray(booster.predict(data), dtype=np.float32)
 
 
+def predict_with_threads(booster: xgb.Booster, threads: int) -> None:
+    """Make `booster`'s predictions use `threads` threads. Each row is predicted on its own, so
+    the results do not depend on the number; the model's bytes do not change."""
+    booster.set_param({"nthread": threads})
+
+
 def only_stumps(booster: xgb.Booster) -> bool:
     """Whether every tree has at most one split (the depth-1 models the search often picks).
 
@@ -188,7 +206,7 @@ def only_stumps(booster: xgb.Booster) -> bool:
 
 
 def _params(
-    settings: BoostingSettings, depth: int, learning_rate: float, seed: int
+    settings: BoostingSettings, depth: int, learning_rate: float, seed: int, threads: int
 ) -> dict[str, object]:
     return {
         "objective": "binary:logistic",
@@ -200,6 +218,7 @@ def _params(
         "min_child_weight": settings.min_child_weight,
         "lambda": settings.reg_lambda,
         "seed": seed,
+        "nthread": threads,
         "verbosity": 0,
     }
 
@@ -219,8 +238,11 @@ def _fit(
     feature_types: list[str],
     params: dict[str, object],
     rounds: int,
+    threads: int,
 ) -> xgb.Booster:
-    data = xgb.DMatrix(matrix, outcome, feature_types=feature_types, enable_categorical=True)
+    data = xgb.DMatrix(
+        matrix, outcome, feature_types=feature_types, enable_categorical=True, nthread=threads
+    )
     return xgb.train(_with_prior(params, outcome), data, num_boost_round=rounds)
 
 
@@ -232,10 +254,11 @@ def _cross_validate(
     settings: BoostingSettings,
     depth_rate_seed: tuple[int, float, int],
     progress: Callable[[str], None],
+    threads: int,
 ) -> tuple[Candidate, npt.NDArray[np.float64]]:
     """Grow all fold models in lockstep; stop on the pooled out-of-fold log loss."""
     depth, learning_rate, seed = depth_rate_seed
-    params = _params(settings, depth, learning_rate, seed)
+    params = _params(settings, depth, learning_rate, seed, threads)
     folds = int(assignment.max()) + 1
     fold_rows = [np.flatnonzero(assignment == fold) for fold in range(folds)]
     models: list[tuple[xgb.Booster, xgb.DMatrix, xgb.DMatrix, float]] = []
@@ -248,8 +271,11 @@ def _cross_validate(
             outcome[train_rows],
             feature_types=feature_types,
             enable_categorical=True,
+            nthread=threads,
         )
-        held_out = xgb.DMatrix(matrix[rows], feature_types=feature_types, enable_categorical=True)
+        held_out = xgb.DMatrix(
+            matrix[rows], feature_types=feature_types, enable_categorical=True, nthread=threads
+        )
         rate = _churn_rate(outcome[train_rows])
         prior_margin = float(np.log(rate / (1 - rate)))
         margins[rows] = prior_margin
@@ -274,7 +300,7 @@ def _cross_validate(
             break
         if round_index % 10 == 0:
             progress(
-                f"depth {depth}, learning rate {learning_rate}: "
+                f"depth {depth}, learning rate {learning_rate}, "
                 f"round {round_index + 1}, log loss {loss:.4f}"
             )
 

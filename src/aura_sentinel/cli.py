@@ -70,6 +70,36 @@ DataArgument = Annotated[
 ]
 
 
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="Threads to use, 1-256; the results are the same for any number. Default: this "
+        "machine's cores, at most 8.",
+        show_default=False,
+    ),
+]
+
+
+def _threads(threads: int | None) -> int:
+    """The --threads count, checked. Polars and OpenMP read their settings once, when loaded, so
+    they are set here, before the command imports Polars, XGBoost and torch (a library caller
+    sets POLARS_MAX_THREADS and OMP_WAIT_POLICY itself).
+
+    OpenMP threads that wait passively sleep instead of spinning: on a busy machine a spinning
+    thread keeps the core from the thread it waits for (XGBoost on 2 threads under load: 31 s
+    spinning, 1 s passive)."""
+    from aura_sentinel.threads import check_threads, default_threads
+
+    count = default_threads() if threads is None else threads
+    check_threads(count)
+    if "polars" not in sys.modules:
+        os.environ["POLARS_MAX_THREADS"] = str(count)
+    if not {"xgboost", "torch"} & sys.modules.keys():
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return count
+
+
 @app.callback()
 def _options(
     debug: Annotated[
@@ -130,29 +160,72 @@ def train(
             "--policy-only", help="Train the policy only, reusing the churn model in --models."
         ),
     ] = False,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="ROLE=NAME: read the state field ROLE (tenure, monthly_charges, contract, ...) "
+            "from the column NAME (repeatable; wins over the policy config's [columns]).",
+            show_default=False,
+        ),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency",
+            help="Label of the table's money (e.g. EUR, at most 12 characters), shown with "
+            "every amount.",
+            show_default=False,
+        ),
+    ] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Learn the churn model and the retention policy, and write the model bundle."""
+    thread_count = _threads(threads)  # before Polars is imported
     from aura_sentinel import render
-    from aura_sentinel.retention.config import load_policy_config
+    from aura_sentinel.retention.config import load_policy_file
     from aura_sentinel.shipped import default_data
     from aura_sentinel.training import TrainOptions
     from aura_sentinel.training import train as run_training
 
     console = Console()
     data_path = data if data is not None else default_data()
+    policy_file = load_policy_file(policy_config)
     options = TrainOptions(
         target=target,
         identifier=identifier,
         excluded=tuple(exclude or ()),
         folds=folds,
         seed=seed,
-        policy_settings=load_policy_config(policy_config),
+        policy_settings=policy_file.settings,
         churn=not policy_only,
         policy=not skip_policy,
+        columns={**policy_file.columns, **_column_map(column or [])},
+        currency=currency,
+        threads=thread_count,
+        policy_config=policy_config,
     )
-    with render.progress_bar(console, "Training") as progress:
+    with render.progress_bar(console, "Training", "train") as progress:
         summary = run_training(data_path, models, options, progress)
     render.train_summary(console, summary)
+
+
+def _column_map(values: list[str]) -> dict[str, str]:
+    """`--column ROLE=NAME` options as role -> column name."""
+    from aura_sentinel.retention.state import check_column_roles
+
+    columns = {}
+    for value in values:
+        role, equals, name = value.partition("=")
+        if not equals:
+            raise UsageError(
+                "--column",
+                f"'{value}' is not ROLE=NAME",
+                'write e.g. --column tenure="Tenure Months"',
+            )
+        columns[role.strip()] = name
+    check_column_roles(columns, "--column")
+    return columns
 
 
 @app.command()
@@ -172,8 +245,9 @@ def score(
         Path,
         typer.Option(
             "--out",
-            help="Result file; a .parquet suffix writes Parquet, else CSV. With --engine ray: a "
-            "folder (default retention_strategy_results).",
+            help="Result file: .csv, .parquet, .json (one array) or .jsonl (one object a line); "
+            "'-' writes CSV to standard output (summary to stderr, no run record). With --engine "
+            "ray: a folder (default retention_strategy_results).",
         ),
     ] = DEFAULT_RESULTS,
     budget: Annotated[
@@ -214,17 +288,25 @@ def score(
             show_default=False,
         ),
     ] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Score every customer: churn risk, top drivers and the recommended retention action."""
+    thread_count = _threads(threads)  # before Polars is imported
     from aura_sentinel import render
     from aura_sentinel.pipeline import ScoreSettings, score_file
+    from aura_sentinel.results import STDOUT
     from aura_sentinel.shipped import default_data, default_models
 
-    console = Console(quiet=quiet)
+    to_stdout = out == STDOUT
+    console = Console(quiet=quiet, stderr=to_stdout)  # stdout holds nothing but the results
     data_path = data if data is not None else default_data()
     models_path = models if models is not None else default_models()
-    settings = ScoreSettings(high=high, medium=medium, explain=not no_explain)
+    settings = ScoreSettings(high=high, medium=medium, explain=not no_explain, threads=thread_count)
     if engine is Engine.ray:
+        if to_stdout:
+            raise UsageError(
+                "--out -", "--engine ray writes a folder of Parquet files", "give --out a folder"
+            )
         from aura_sentinel.ray_engine import score_on_ray
 
         folder = out if out != DEFAULT_RESULTS else Path(DEFAULT_RESULTS.stem)
@@ -233,11 +315,34 @@ def score(
     else:
         if address is not None:
             raise UsageError("--address", "needs --engine ray", "add --engine ray or drop it")
-        with render.row_counter(console, data_path, "Scoring") as progress:
+        with (
+            render.row_counter(console, data_path, "Scoring", "score") as progress,
+            _stdout_closed(to_stdout),
+        ):
+            target = sys.stdout.buffer if to_stdout else out
             summary = score_file(
-                data_path, models_path, out, settings, budget, batch_rows, progress
+                data_path, models_path, target, settings, budget, batch_rows, progress
             )
     render.score_summary(console, summary)
+
+
+@contextlib.contextmanager
+def _stdout_closed(to_stdout: bool) -> Iterator[None]:
+    """A reader of `--out -` that stops early (`| head`) is one line: the results were cut."""
+    try:
+        yield
+    except BrokenPipeError:
+        if not to_stdout:
+            raise
+        # Nothing more can reach stdout: point it at devnull so that Python's final flush of
+        # its buffer does not print a second error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise UsageError(
+            "--out -",
+            "standard output was closed before all results were written",
+            "let the reading program read to the end, or write the results to a file",
+        ) from None
 
 
 @app.command()
@@ -246,7 +351,7 @@ def report(
     results: Annotated[
         Path | None,
         typer.Argument(
-            help="Results file from `score` (CSV or Parquet). Default: "
+            help="Results file from `score` (CSV, Parquet, JSON or JSON Lines). Default: "
             "./retention_strategy_results.csv or .parquet.",
             show_default=False,
         ),

@@ -183,6 +183,8 @@ def fit_feature_spec(features: pl.DataFrame, source: str) -> FeatureSpec:
             dropped.append((name, "empty"))
         elif distinct == 1 and column.null_count() == 0:
             dropped.append((name, "the same value in every row"))
+        elif column.dtype.is_numeric() and is_row_number(column):
+            dropped.append((name, "row number"))
         elif column.dtype.is_numeric():
             columns.append(FeatureColumn(name, "number"))
         elif distinct > ID_LIKE_SHARE * present.len():
@@ -199,6 +201,18 @@ def fit_feature_spec(features: pl.DataFrame, source: str) -> FeatureSpec:
             "give a table with columns that describe customers",
         )
     return FeatureSpec(columns=tuple(columns), dropped=tuple(dropped))
+
+
+def is_row_number(column: pl.Series) -> bool:
+    """Whether a number column counts the rows in file order (1..N, 0..N-1, or any first whole
+    number + 1 per row): it says where a customer sits in the file, not who they are."""
+    if column.null_count():
+        return False
+    values = column.cast(pl.Float64).to_numpy()
+    return bool(
+        values[0] == np.floor(values[0])
+        and np.array_equal(values, values[0] + np.arange(values.size, dtype=np.float64))
+    )
 
 
 def _as_list(value: object) -> list[object]:

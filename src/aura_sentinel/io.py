@@ -59,6 +59,16 @@ def sniff_format(path: Path) -> Format:
     return "csv"
 
 
+def json_layout(path: Path) -> Literal["json", "jsonl"] | None:
+    """For a text file: "json" when its first character is '[' (one JSON array), "jsonl" when
+    it is '{' (JSON Lines, one object a line); None otherwise (a CSV header)."""
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):
+        return "json"
+    return "jsonl" if head.startswith(b"{") else None
+
+
 def read_customers(path: Path) -> pl.DataFrame:
     """Read a customer table from CSV, BIFF .xls, .xlsx or Parquet, decided by content.
 
@@ -155,7 +165,7 @@ def _undecodable_row(path: Path) -> str:
     return "a row"
 
 
-def damaged_file(path: Path, file_format: Format, exc: Exception) -> DataError:
+def damaged_file(path: Path, file_format: str, exc: Exception) -> DataError:
     return DataError(
         str(path),
         f"cannot be read as {file_format.upper()}: {_first_line(exc)}",

@@ -13,13 +13,15 @@ first batches are read and assessed (see `ScoringModel.load` and `_assessed_batc
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -36,23 +38,36 @@ from aura_sentinel.bundle import (
     policy_record,
     policy_weights,
 )
-from aura_sentinel.churn import only_stumps
+from aura_sentinel.churn import only_stumps, predict_with_threads
+from aura_sentinel.drift import BinCounts, ColumnDistribution, count_bins, population_stability
 from aura_sentinel.errors import UsageError
 from aura_sentinel.features import LevelCodes
 from aura_sentinel.io import read_customer_batches, sha256_file
 from aura_sentinel.outputs import check_outputs, replaced_together
 from aura_sentinel.record import RunRecord, record_path, write_record
-from aura_sentinel.results import RISK_LEVELS, check_results, neutralise_formulas, result_rules
+from aura_sentinel.results import (
+    RESULT_SUFFIXES,
+    RISK_LEVELS,
+    STDOUT,
+    TextFormat,
+    check_results,
+    result_rules,
+    write_text_results,
+)
 from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.simulator import Simulator
 from aura_sentinel.retention.state import (
-    SOURCE_COLUMNS,
+    StateAssumptions,
     StateMatrix,
+    StateSources,
     build_state,
     check_state_columns,
     monthly_charges,
+    state_assumptions,
 )
 from aura_sentinel.schema import as_text, check_id_column, customer_ids
+from aura_sentinel.threads import check_threads, default_threads, torch_threads
+from aura_sentinel.units import money_unit
 
 if TYPE_CHECKING:
     from aura_sentinel.retention.dqn import QNetwork
@@ -72,6 +87,8 @@ class ScoreSettings:
     """MEDIUM risk when above this (and not HIGH); LOW otherwise."""
     explain: bool = True
     """Compute each customer's top churn drivers (exact contributions; the costly part)."""
+    threads: int = field(default_factory=default_threads)
+    """Threads for XGBoost and torch (--threads); the results are the same for any number."""
 
 
 @dataclass
@@ -86,21 +103,33 @@ class ScoringModel:
     network: Future[QNetwork]
     """The policy's Q-network, loaded (with torch) in a thread; see `q_values`."""
 
+    threads: int = 1
+    """Threads for XGBoost's predictions and torch's forward passes."""
+
     @classmethod
-    def load(cls, path: Path) -> ScoringModel:
+    def load(cls, path: Path, threads: int = 1) -> ScoringModel:
         bundle = load_bundle(path)
         weights = policy_weights(bundle)  # verified here, so a bad bundle fails at once
         policy = policy_record(bundle).settings
+        predict_with_threads(bundle.booster, threads)
         loader = ThreadPoolExecutor(max_workers=1)
         network = loader.submit(_load_network, weights, policy, str(bundle.path / POLICY_WEIGHTS))
         loader.shutdown(wait=False)  # its thread ends once the network is loaded
-        return cls(bundle, policy, simulator_for(policy), only_stumps(bundle.booster), network)
+        stumps = only_stumps(bundle.booster)
+        return cls(bundle, policy, simulator_for(policy), stumps, network, threads)
+
+    @property
+    def state_sources(self) -> StateSources:
+        """The column each state field is read from, as the bundle's column map says."""
+        return self.bundle.manifest.state_sources
 
     def q_values(self, state: StateMatrix) -> npt.NDArray[np.float32]:
         """The policy's Q-values for every customer; waits for the network to be loaded."""
         from aura_sentinel.retention.dqn import q_values  # already imported with the network
 
-        return q_values(self.network.result(), state)
+        network = self.network.result()
+        with torch_threads(self.threads):  # blocks of fixed size: the same bits at any number
+            return q_values(network, state)
 
 
 def _load_network(weights: bytes, policy: PolicySettings, source: str) -> QNetwork:
@@ -120,6 +149,7 @@ class Assessment:
     levels: dict[str, LevelCodes]  # the text category columns as coded in the model matrix
     state: StateMatrix
     unseen: dict[str, int]  # rows per category column with a level training never saw
+    drift: BinCounts | None = None  # rows per training bin of each column (see drift.py)
 
 
 @dataclass
@@ -132,6 +162,9 @@ class Decisions:
     value: FloatArray  # N x actions: expected discounted profit, in money
     cost: FloatArray  # N x actions
     unseen: dict[str, int]
+    drift: BinCounts | None = None
+    state_missing: dict[str, str] = field(default_factory=dict)
+    """role -> column of the bundle's column map that the batch lacks (its default applies)."""
 
 
 def assess(
@@ -146,7 +179,7 @@ def assess(
     spec = model.bundle.spec
     check_id_column(batch.columns, model.bundle.roles, source)
     matrix = spec.matrix(batch, source, first_row)
-    check_state_columns(batch, source, first_row)
+    check_state_columns(batch, model.state_sources, source, first_row)
     if explain:
         data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
         contributions = model.bundle.booster.predict(
@@ -158,21 +191,26 @@ def assess(
         contributions = None
         probability = np.asarray(model.bundle.booster.inplace_predict(matrix), dtype=np.float64)
     levels = spec.level_codes(batch, matrix)
-    return Assessment(
+    assessment = Assessment(
         batch=batch,
         first_row=first_row,
         probability=probability,
         contributions=contributions,
         levels=levels,
-        state=build_state(batch, probability, model.policy.simulator.response_prior, levels),
+        state=build_state(
+            batch, probability, model.policy.simulator.response_prior, model.state_sources, levels
+        ),
         unseen=spec.unseen_levels(batch, matrix),
     )
+    distributions = model.bundle.manifest.distributions
+    assessment.drift = count_bins(distributions, spec, matrix, assessment.state, assessment.unseen)
+    return assessment
 
 
 def decide(assessment: Assessment, model: ScoringModel) -> Decisions:
     """One batched torch evaluation for the whole batch: each action's gain, value and cost."""
     q = model.q_values(assessment.state).astype(np.float64)
-    charge = monthly_charges(assessment.batch)
+    charge = monthly_charges(assessment.batch, model.state_sources)
     lifetime = model.simulator.lifetime_value(assessment.state)
     cost = np.asarray(model.policy.catalog.cost_shares)[None, :] * charge[:, None]
     return Decisions(
@@ -182,6 +220,8 @@ def decide(assessment: Assessment, model: ScoringModel) -> Decisions:
         value=(q + lifetime[:, None]) * charge[:, None],
         cost=cost,
         unseen=assessment.unseen,
+        drift=assessment.drift,
+        state_missing=model.state_sources.missing_from(assessment.batch.columns),
     )
 
 
@@ -224,8 +264,8 @@ def _results(
     results = pl.DataFrame(
         [
             ids.alias("CustomerID"),
-            _role_column(batch, SOURCE_COLUMNS["tenure"], "Tenure"),
-            _role_column(batch, SOURCE_COLUMNS["monthly_charges"], "MonthlyCharges"),
+            _role_column(batch, model.state_sources.column("tenure"), "Tenure"),
+            _role_column(batch, model.state_sources.column("monthly_charges"), "MonthlyCharges"),
             pl.Series("ChurnProbability", probability),
             pl.Series("RiskLevel", RISK_LEVELS).gather(risk),
             pl.Series("ActionID", chosen.astype(np.int64)),
@@ -233,7 +273,7 @@ def _results(
             pl.Series("ActionCost", decisions.cost[rows, chosen]),
             pl.Series("ExpectedValue", decisions.value[rows, chosen]),
             pl.Series("ExpectedGain", decisions.gain[rows, chosen]),
-            _role_text(batch, SOURCE_COLUMNS["contract"], "Contract"),
+            _role_text(batch, model.state_sources.column("contract"), "Contract"),
             _top_drivers(batch, model, decisions.contributions, assessment.levels),
         ]
     )
@@ -250,17 +290,17 @@ def _results(
     return results, decisions
 
 
-def _role_column(batch: pl.DataFrame, source_name: str, name: str) -> pl.Series:
+def _role_column(batch: pl.DataFrame, source_name: str | None, name: str) -> pl.Series:
     """A numeric column from the input, or an empty one when the table has no such column."""
-    if source_name not in batch.columns:
+    if source_name is None or source_name not in batch.columns:
         return pl.Series(name, [None] * batch.height, dtype=pl.Float64)
     column: pl.Series = batch.get_column(source_name).cast(pl.Float64, strict=False)
     return column.alias(name)
 
 
-def _role_text(batch: pl.DataFrame, source_name: str, name: str) -> pl.Series:
+def _role_text(batch: pl.DataFrame, source_name: str | None, name: str) -> pl.Series:
     """A text column from the input, or an empty one when the table has no such column."""
-    if source_name not in batch.columns:
+    if source_name is None or source_name not in batch.columns:
         return pl.Series(name, [None] * batch.height, dtype=pl.String)
     return as_text(batch.get_column(source_name)).alias(name)
 
@@ -350,10 +390,44 @@ class ScoreSummary:
     budget: float | None = None
     unconstrained_cost: float = 0.0
     unconstrained_gain: float = 0.0
+    distributions: tuple[ColumnDistribution, ...] = ()
+    """The bundle's training distributions, which `drift` compares the scored rows with."""
+    drift_counts: BinCounts | None = None
+    state_sources: StateSources | None = None
+    """The bundle's column map; with the two fields below, what the summary says of the state."""
+    response_prior: float = 0.0
+    currency: str | None = None
+    state_missing: dict[str, str] = field(default_factory=dict)
+    """role -> column of the column map that the scored file lacks (its default applied)."""
 
     def __post_init__(self) -> None:
         size = len(self.action_names)
         self.action_counts, self.action_costs, self.action_gains = (np.zeros(size) for _ in "abc")
+
+    @property
+    def drift(self) -> dict[str, float]:
+        """The population stability index of every column against its training distribution."""
+        return population_stability(self.distributions, self.drift_counts)
+
+    @property
+    def state(self) -> StateAssumptions | None:
+        """The state's assumptions: columns read under other names, defaults, missing columns."""
+        if self.state_sources is None:
+            return None
+        return state_assumptions(
+            self.state_sources, self.response_prior, missing=self.state_missing
+        )
+
+    @property
+    def money_unit(self) -> str:
+        """What the costs and gains are in ("" when not known)."""
+        state = self.state
+        return "" if state is None else money_unit(state.charges_defaulted, self.currency)
+
+    @property
+    def out_of_range(self) -> dict[str, int]:
+        """Rows outside the training range, per state field ("state:<field>")."""
+        return {} if self.drift_counts is None else dict(self.drift_counts.outside)
 
     def add(self, results: pl.DataFrame, decisions: Decisions) -> None:
         actions = results.get_column("ActionID").to_numpy()
@@ -380,25 +454,36 @@ class ScoreSummary:
             )
         for name, count in decisions.unseen.items():
             self.unseen_levels[name] = self.unseen_levels.get(name, 0) + count
+        self.state_missing.update(decisions.state_missing)
+        if decisions.drift is not None:
+            counts = self.drift_counts
+            self.drift_counts = decisions.drift if counts is None else counts + decisions.drift
 
 
 def score_file(
     data: Path,
     models: Path,
-    output: Path,
+    output: Path | IO[bytes],
     settings: ScoreSettings,
     budget: float | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
 ) -> ScoreSummary:
-    """Score every customer of `data` and write the results atomically to `output`."""
+    """Score every customer of `data` and write the results atomically to `output`, with the
+    run record beside them; or, when `output` is a binary stream (standard output), write CSV
+    to it once every customer is scored, with no run record."""
     started = time.perf_counter()
-    _check_options(output, batch_rows, budget, settings)
+    stream, output = (None, output) if isinstance(output, Path) else (output, STDOUT)
+    _check_options(output if stream is None else None, batch_rows, budget, settings)
     reads = [data, *(models / name for name in BUNDLE_FILES)]
-    check_outputs(reads, [output, record_path(output)])
-    model = ScoringModel.load(models)
+    check_outputs(reads, [output, record_path(output)] if stream is None else [])
+    model = ScoringModel.load(models, settings.threads)
     source = str(data)
-    plan = None if budget is None else _budget_plan(data, model, source, budget, batch_rows)
+    plan = (
+        None
+        if budget is None
+        else budget_plan(read_customer_batches(data, batch_rows), model, source, budget)
+    )
     summary = ScoreSummary(
         data=data,
         models=models,
@@ -407,18 +492,24 @@ def score_file(
         feature_names=model.bundle.spec.names,
         settings=settings,
         budget=budget,
+        distributions=model.bundle.manifest.distributions,
+        state_sources=model.state_sources,
+        response_prior=model.policy.simulator.response_prior,
+        currency=model.bundle.manifest.currency,
     )
 
     def scored_batches() -> Iterator[pl.DataFrame]:
-        for assessment in _assessed_batches(data, model, settings.explain, source, batch_rows):
-            first_row, height = assessment.first_row, assessment.batch.height
-            actions = None if plan is None else _given(plan[first_row : first_row + height])
-            results, decisions = _results(assessment, model, settings, actions, source)
+        batches = read_customer_batches(data, batch_rows)
+        for results, decisions in scored(batches, model, settings, source, plan):
             summary.add(results, decisions)
             if progress is not None:
-                progress(first_row + height)
+                progress(summary.customers)
             yield results
 
+    if stream is not None:
+        _write_to_stream(scored_batches(), stream)
+        summary.seconds = time.perf_counter() - started
+        return summary
     record = record_path(output)
     with replaced_together(reads, [output, record]) as staged:
         _write_results(scored_batches(), staged[output], output)
@@ -447,11 +538,15 @@ def _run_record(summary: ScoreSummary, model: ScoringModel, output: Path) -> Run
         unconstrained_gain=summary.unconstrained_gain,
         driver_weight=weights,
         unseen_levels=dict(summary.unseen_levels),
+        drift=summary.drift,
+        out_of_range=summary.out_of_range,
     )
 
 
 def check_choices(settings: ScoreSettings, budget: float | None) -> None:
-    """Refuse risk thresholds or a budget that make no sense, in every engine alike."""
+    """Refuse risk thresholds, a budget or a thread count that make no sense, in every engine
+    alike."""
+    check_threads(settings.threads)
     if budget is not None and not (math.isfinite(budget) and budget >= 0):
         raise UsageError("--budget", f"{budget} is not an amount", "give a number of 0 or more")
     if not 0 <= settings.medium <= settings.high <= 1:
@@ -463,15 +558,17 @@ def check_choices(settings: ScoreSettings, budget: float | None) -> None:
 
 
 def _check_options(
-    output: Path, batch_rows: int, budget: float | None, settings: ScoreSettings
+    output: Path | None, batch_rows: int, budget: float | None, settings: ScoreSettings
 ) -> None:
     if not 1 <= batch_rows <= MAX_BATCH_ROWS:
         raise UsageError(
             "--batch-rows", f"{batch_rows} is out of range", f"give 1 to {MAX_BATCH_ROWS:,}"
         )
     check_choices(settings, budget)
-    if output.suffix.lower() not in {".csv", ".parquet"}:
-        raise UsageError(str(output), "unknown output type", "name it .csv or .parquet")
+    if output is not None and output.suffix.lower() not in RESULT_SUFFIXES:
+        raise UsageError(
+            str(output), "unknown output type", "name it .csv, .parquet, .json or .jsonl"
+        )
 
 
 # Batches assessed ahead while the policy network is still loading: enough to fill the second
@@ -480,12 +577,12 @@ _READ_AHEAD = 2
 
 
 def _assessed_batches(
-    data: Path, model: ScoringModel, explain: bool, source: str, batch_rows: int
+    batches: Iterable[pl.DataFrame], model: ScoringModel, explain: bool, source: str
 ) -> Iterator[Assessment]:
-    """The file's batches in order, assessed; up to _READ_AHEAD of them ahead of the policy."""
+    """The batches in order, assessed; up to _READ_AHEAD of them ahead of the policy."""
     pending: deque[Assessment] = deque()
     first_row = 0
-    for batch in read_customer_batches(data, batch_rows):
+    for batch in batches:
         pending.append(assess(batch, model, explain, source, first_row))
         first_row += batch.height
         while pending and (model.network.done() or len(pending) > _READ_AHEAD):
@@ -493,12 +590,27 @@ def _assessed_batches(
     yield from pending
 
 
+def scored(
+    batches: Iterable[pl.DataFrame],
+    model: ScoringModel,
+    settings: ScoreSettings,
+    source: str,
+    plan: npt.NDArray[np.int64] | None = None,
+) -> Iterator[tuple[pl.DataFrame, Decisions]]:
+    """Each batch's results and decisions, in order; `plan` (from `budget_plan` on the same
+    batches) gives every customer's action, else the policy chooses."""
+    for assessment in _assessed_batches(batches, model, settings.explain, source):
+        first_row, height = assessment.first_row, assessment.batch.height
+        actions = None if plan is None else _given(plan[first_row : first_row + height])
+        yield _results(assessment, model, settings, actions, source)
+
+
 def _given(actions: npt.NDArray[np.int64]) -> Callable[[Decisions], npt.NDArray[np.int64]]:
     return lambda _: actions
 
 
-def _budget_plan(
-    data: Path, model: ScoringModel, source: str, budget: float, batch_rows: int
+def budget_plan(
+    batches: Iterable[pl.DataFrame], model: ScoringModel, source: str, budget: float
 ) -> npt.NDArray[np.int64]:
     """First pass: every customer's gain and cost per action; then the best plan in budget.
 
@@ -507,7 +619,7 @@ def _budget_plan(
     """
     gains, costs, ids = [], [], []
     first_row = 0
-    for assessment in _assessed_batches(data, model, False, source, batch_rows):
+    for assessment in _assessed_batches(batches, model, False, source):
         decisions = decide(assessment, model)
         gains.append(decisions.gain.astype(np.float32))
         costs.append(decisions.cost.astype(np.float32))
@@ -552,6 +664,19 @@ def _write_results(batches: Iterator[pl.DataFrame], target: Path, output: Path) 
             if writer is not None:
                 writer.close()
         return
+    text_format: TextFormat = "json" if output.suffix.lower() == ".json" else "csv"
+    if output.suffix.lower() == ".jsonl":
+        text_format = "jsonl"
     with target.open("wb") as handle:
-        for index, results in enumerate(batches):
-            neutralise_formulas(results).write_csv(handle, include_header=index == 0)
+        write_text_results(batches, handle, text_format)
+
+
+def _write_to_stream(batches: Iterator[pl.DataFrame], stream: IO[bytes]) -> None:
+    """CSV to `stream` only once every batch is scored and checked: the results are staged in
+    an anonymous temporary file (gone however the process ends), so a failure leaves the
+    stream empty."""
+    with tempfile.TemporaryFile() as staged:
+        write_text_results(batches, staged, "csv")
+        staged.seek(0)
+        shutil.copyfileobj(staged, stream)
+    stream.flush()

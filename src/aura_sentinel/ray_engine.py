@@ -27,6 +27,7 @@ from aura_sentinel.budget import (
     total_costs,
     upgrade_candidates,
 )
+from aura_sentinel.drift import BinCounts
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.io import tidy
 from aura_sentinel.outputs import FolderOutput, check_outputs, replaced_together
@@ -57,7 +58,7 @@ class BlockScorer:
         plan: BudgetPlan | None = None,
         totals: Any = None,
     ) -> None:
-        self.model = ScoringModel.load(Path(models))
+        self.model = ScoringModel.load(Path(models), settings.threads)  # per worker
         self.settings = settings
         self.source = source
         self.plan = plan
@@ -78,7 +79,7 @@ class BlockScorer:
                 weight = np.abs(decisions.contributions[:, :-1]).sum(axis=0, dtype=np.float64)
             import ray
 
-            ray.get(self.totals.add.remote(weight, decisions.unseen))
+            ray.get(self.totals.add.remote(weight, decisions.unseen, decisions.drift))
         return results.to_arrow()
 
     def _ids(self, frame: pl.DataFrame) -> pl.Series:
@@ -99,20 +100,27 @@ class BlockCosts(BlockScorer):
 
 class BlockTotals:
     """A Ray actor that adds up what the summary needs beyond the results' own columns: the
-    mean absolute contribution of each feature, and the unseen category levels."""
+    mean absolute contribution of each feature, the unseen category levels, and the rows per
+    training bin of each column (for the drift check)."""
 
     def __init__(self) -> None:
         self.weight: Any = None
         self.unseen: dict[str, int] = {}
+        self.drift: BinCounts | None = None
 
-    def add(self, weight: Any, unseen: dict[str, int]) -> None:
+    def add(self, weight: Any, unseen: dict[str, int], drift: BinCounts | None = None) -> None:
         if weight is not None:
             self.weight = weight if self.weight is None else self.weight + weight
         for name, count in unseen.items():
             self.unseen[name] = self.unseen.get(name, 0) + count
+        if drift is not None:
+            self.drift = drift if self.drift is None else self.drift + drift
 
     def result(self) -> tuple[Any, dict[str, int]]:
         return self.weight, self.unseen
+
+    def drift_counts(self) -> BinCounts | None:
+        return self.drift
 
 
 def _gain_and_cost(decisions: Decisions) -> tuple[Any, Any]:
@@ -158,7 +166,11 @@ def score_on_ray(
     if budget is not None:
         costs = customers.map_batches(
             BlockCosts,
-            fn_constructor_args=(str(models), ScoreSettings(explain=False), data),
+            fn_constructor_args=(
+                str(models),
+                ScoreSettings(explain=False, threads=settings.threads),
+                data,
+            ),
             batch_format="pyarrow",
             compute=ray_data.ActorPoolStrategy(min_size=1),
         ).materialize()
@@ -175,7 +187,10 @@ def score_on_ray(
     with replaced_together(files, folder=_results_folder(out)) as staged:
         scored.write_parquet(str(staged.folder))
     summary = _summary(scored, model, data, models, out, settings)
+    summary.state_missing = model.state_sources.missing_from(customers.schema().names)
     summary.driver_weight, summary.unseen_levels = ray.get(totals.result.remote())
+    summary.distributions = model.bundle.manifest.distributions
+    summary.drift_counts = ray.get(totals.drift_counts.remote())
     summary.budget = budget
     summary.unconstrained_cost, summary.unconstrained_gain = (
         float(total) for total in unconstrained
@@ -297,6 +312,9 @@ def _summary(
         action_names=model.policy.catalog.names,
         feature_names=model.bundle.spec.names,
         settings=settings,
+        state_sources=model.state_sources,
+        response_prior=model.policy.simulator.response_prior,
+        currency=model.bundle.manifest.currency,
     )
     summary.customers = int(scored.count())
     summary.probability_sum = float(scored.sum("ChurnProbability") or 0.0)

@@ -2,9 +2,10 @@
 
 `score` writes it next to the results as `<results name>.json`: the bundle it used, the risk
 thresholds, the budget, and aggregates over all customers (the mean absolute contribution of
-every feature, unseen category levels). `report` reads it, every field checked by the same rules
-`write_record` applies. The record names the size and row count of its results file, so a record
-left over from another run is recognised and ignored; so is a record with a bad field.
+every feature, unseen category levels, each column's drift from its training distribution, the
+state inputs outside the training range). `report` reads it, every field checked by the same
+rules `write_record` applies. The record names the size and row count of its results file, so a
+record left over from another run is recognised and ignored; so is a record with a bad field.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class RunRecord:
     driver_weight: dict[str, float] = field(default_factory=dict)
     """Mean absolute contribution to the log-odds per feature; empty with --no-explain."""
     unseen_levels: dict[str, int] = field(default_factory=dict)
+    drift: dict[str, float] = field(default_factory=dict)
+    """Population stability index per column (a feature, or "state:<field>"), see drift.py."""
+    out_of_range: dict[str, int] = field(default_factory=dict)
+    """Rows outside the training range, per state field."""
     version: int = RECORD_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +106,11 @@ _RULES: dict[str, tuple[Any, str]] = {
         "an object of numbers of 0 or more",
     ),
     "unseen_levels": (lambda v: _mapping(v, _whole), "an object of whole numbers of 0 or more"),
+    "drift": (
+        lambda v: _mapping(v, lambda item: _number(item, 0)),
+        "an object of numbers of 0 or more",
+    ),
+    "out_of_range": (lambda v: _mapping(v, _whole), "an object of whole numbers of 0 or more"),
     "version": (lambda v: v == RECORD_VERSION, f"{RECORD_VERSION} (unknown version)"),
 }
 _FLOATS = ("high", "medium", "unconstrained_cost", "unconstrained_gain")

@@ -1,16 +1,19 @@
-"""The results file that `score` writes and `report` reads: its columns, their rules, its CSV guard.
+"""The results file that `score` writes and `report` reads: its columns, their rules, its formats.
 
 `RESULT_COLUMNS` names every column `score` writes (the training target, when the scored file has
 it, is copied after them). `result_rules` says what each column may hold; `check_results` applies
-the rules to a frame, vectorised, and names the first cell that breaks one.
+the rules to a frame, vectorised, and names the first cell that breaks one. `write_text_results`
+writes batches of results as CSV (with its spreadsheet formula guard), JSON or JSON Lines, with
+numbers rounded to what they mean (`rounded`); Parquet keeps full precision.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import IO, Literal
 
 import polars as pl
 
@@ -32,6 +35,17 @@ RESULT_COLUMNS = (
     "TopDrivers",
 )
 ID_COLUMN = "CustomerID"
+RESULT_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl")
+TextFormat = Literal["csv", "json", "jsonl"]
+STDOUT = Path("-")
+"""`score --out -`: the results as CSV on standard output."""
+MONEY_COLUMNS = ("ActionCost", "ExpectedValue", "ExpectedGain")
+PROBABILITY_DECIMALS = 4
+"""Decimals of ChurnProbability in text results: a hundredth of a percent."""
+MONEY_DECIMALS = 2
+"""Decimals of money (and MonthlyCharges) in text results: the cent."""
+MONTHS_DECIMALS = 4
+"""Decimals of money counted in months of charge (a customer without a monthly charge)."""
 _FORMULA_STARTS = ("=", "+", "-", "@")
 
 
@@ -158,3 +172,52 @@ def restored_name(name: str) -> str:
 def restore_formulas(text: pl.Expr) -> pl.Expr:
     """Undo `neutralise_formulas` on one text column read back from CSV."""
     return text.str.replace(r"^'([=+\-@])", "$1")
+
+
+def rounded(results: pl.DataFrame) -> pl.DataFrame:
+    """The results rounded to what the numbers mean: a probability to 4 decimals, money to the
+    cent, or to 4 decimals where it is counted in months of charge (no MonthlyCharges: a gain
+    of 0.0089 months would read 0.01). A rounded value stays within its column's rule."""
+    charged = pl.col("MonthlyCharges").is_finite().fill_null(False)
+    columns = {
+        "ChurnProbability": pl.col("ChurnProbability").round(PROBABILITY_DECIMALS),
+        "MonthlyCharges": pl.col("MonthlyCharges").round(MONEY_DECIMALS),
+    }
+    for name in MONEY_COLUMNS:
+        columns[name] = (
+            pl.when(charged)
+            .then(pl.col(name).round(MONEY_DECIMALS))
+            .otherwise(pl.col(name).round(MONTHS_DECIMALS))
+        )
+    return results.with_columns(
+        _without_negative_zero(number).alias(name) for name, number in columns.items()
+    )
+
+
+def _without_negative_zero(number: pl.Expr) -> pl.Expr:
+    """-0.0 (a tiny loss, rounded) as 0.0."""
+    return pl.when(number == 0).then(0.0).otherwise(number)
+
+
+def write_text_results(
+    batches: Iterable[pl.DataFrame], handle: IO[bytes], text_format: TextFormat
+) -> None:
+    """Write batches of results, rounded, to `handle`: CSV with one header, one JSON array of
+    objects, or JSON Lines (one object a line). JSON is strict: NaN and infinity are null."""
+    first = True
+    if text_format == "json":
+        handle.write(b"[")
+    for results in batches:
+        if results.height == 0:
+            continue
+        shown = rounded(results)
+        if text_format == "csv":
+            neutralise_formulas(shown).write_csv(handle, include_header=first)
+        elif text_format == "jsonl":
+            shown.write_ndjson(handle)
+        else:  # the JSON Lines objects joined by commas (JSON text holds no raw line break)
+            objects = shown.write_ndjson().rstrip("\n").replace("\n", ",\n")
+            handle.write((("\n" if first else ",\n") + objects).encode())
+        first = False
+    if text_format == "json":
+        handle.write(b"\n]\n")

@@ -45,3 +45,14 @@ def _shipped(folder: str) -> tuple[Path, Path]:
     checkout = package.parents[1]  # src/aura_sentinel -> the repository
     in_checkout = checkout / folder if (checkout / "pyproject.toml").is_file() else package
     return package / "shipped" / folder, in_checkout
+
+
+def shipped_models() -> Path:
+    """The bundle packaged with aura-sentinel, whatever the working folder holds (the Python
+    API's default: a library call does not depend on the folder it runs in)."""
+    for shipped in _shipped("models"):
+        if (shipped / "bundle.json").is_file():
+            return shipped
+    raise UsageError(
+        "models", "no shipped models found", "pass the folder of a bundle written by `train`"
+    )

@@ -7,6 +7,8 @@ like the customers it will score), and examined exactly on held-out customers.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,19 +34,35 @@ from aura_sentinel.bundle import (
     load_bundle,
     save_bundle,
 )
-from aura_sentinel.churn import Candidate, Progress, predict_probability, train_churn_model
+from aura_sentinel.churn import (
+    Candidate,
+    Progress,
+    predict_probability,
+    predict_with_threads,
+    train_churn_model,
+)
 from aura_sentinel.curves import performance_curves
+from aura_sentinel.drift import fit_distributions, with_state
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.features import FeatureSpec, fit_feature_spec
 from aura_sentinel.io import read_customers, sha256_file
-from aura_sentinel.leakage import leaking_features
-from aura_sentinel.outputs import check_outputs
+from aura_sentinel.leakage import LeakWarning, contribution_shares, leak_warnings
+from aura_sentinel.outputs import check_outputs, unwritable
 from aura_sentinel.results import named_like_result
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.evaluation import PolicyEvaluation
 from aura_sentinel.retention.policy import customer_states, train_policy
-from aura_sentinel.retention.state import check_state_columns
+from aura_sentinel.retention.state import (
+    StateAssumptions,
+    StateSources,
+    check_state_columns,
+    resolve_state_sources,
+    state_assumptions,
+)
 from aura_sentinel.schema import ColumnRoles, TrainingTable, prepare_training_table, resolve_roles
+from aura_sentinel.sensitive import SensitiveColumn, sensitive_columns
+from aura_sentinel.threads import check_threads, default_threads, torch_threads
+from aura_sentinel.units import currency_problem
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,14 @@ class TrainOptions:
     """Train the churn model (False: --policy-only, reuse the bundle's churn model)."""
     policy: bool = True
     """Train the retention policy (False: --skip-policy)."""
+    columns: dict[str, str] = field(default_factory=dict)
+    """The column to read each named state field from (--column role=NAME, [columns])."""
+    currency: str | None = None
+    """The label of the table's money (--currency), stored in the bundle."""
+    threads: int = field(default_factory=default_threads)
+    """Threads to use (--threads); the bundle's bytes are the same for any number."""
+    policy_config: Path | None = None
+    """The policy config file the settings came from: an input the bundle may not replace."""
 
 
 @dataclass
@@ -67,7 +93,8 @@ class ChurnSummary:
     churn_rate: float
     features_used: list[str]
     features_dropped: list[tuple[str, str]]
-    leaks: list[tuple[str, float]]
+    leaks: list[LeakWarning]
+    sensitive: list[SensitiveColumn]
     candidates: list[Candidate]
     chosen: Candidate
     metrics: dict[str, float]
@@ -82,6 +109,9 @@ class TrainSummary:
     policy: PolicyEvaluation | None
     policy_training_customers: int = 0
     notes: list[str] = field(default_factory=list)
+    state: StateAssumptions | None = None
+    """What the policy's state was read from, and what it assumed (None: no policy trained)."""
+    money_unit: str = ""
 
 
 def train(
@@ -96,11 +126,19 @@ def train(
         raise UsageError(
             "--folds", f"{options.folds} is too few", "use 2 or more folds (5 is usual)"
         )
+    problem = None if options.currency is None else currency_problem(options.currency)
+    if problem is not None:
+        raise UsageError("--currency", f"{options.currency!r} {problem}", "give a label like EUR")
+    check_threads(options.threads)
     source = str(data)
-    check_outputs([data], folder=bundle_folder(models))  # refused now, not after training
+    reads = [data] if options.policy_config is None else [data, options.policy_config]
+    check_outputs(reads, folder=bundle_folder(models))  # refused now, not after training
+    _check_folder_can_be_made(models)
+    report(0.0, f"reading {data.name}")
     frame = read_customers(data)
+    sources = resolve_state_sources(frame.columns, options.columns, source)
     if options.policy:
-        check_state_columns(frame, source)
+        check_state_columns(frame, sources, source)
 
     churn_share = 0.4 if options.policy else 1.0
     probability: npt.NDArray[np.floating[Any]]
@@ -125,6 +163,7 @@ def train(
         table = prepare_training_table(frame, roles, source)
         fingerprint = _fingerprint(data, table)
         model = churn_model_bytes(existing)
+        predict_with_threads(existing.booster, options.threads)
         probability = predict_probability(
             existing.booster, spec.matrix(table.customers, source), spec.xgboost_types
         )
@@ -136,16 +175,18 @@ def train(
     training_customers = 0
     if options.policy:
         settings = options.policy_settings
-        state = customer_states(table.customers, probability, settings)
-        trained = train_policy(
-            state,
-            settings,
-            options.seed,
-            lambda done, message: report(churn_share + (1 - churn_share) * done, message),
-        )
+        state = customer_states(table.customers, probability, settings, sources)
+        with torch_threads(options.threads):  # the DQN itself trains on one
+            trained = train_policy(
+                state,
+                settings,
+                options.seed,
+                lambda done, message: report(churn_share + (1 - churn_share) * done, message),
+            )
         artifacts[POLICY_WEIGHTS] = trained.weights()
         record = replace(
             record,
+            distributions=with_state(record.distributions, state),
             policy=PolicyRecord(
                 settings=settings,
                 evaluation=trained.evaluation,
@@ -156,9 +197,15 @@ def train(
         )
         evaluation, training_customers = trained.evaluation, trained.training_customers
 
-    manifest = replace(record, libraries=library_versions(), artifacts=artifact_hashes(artifacts))
-    save_bundle(models, manifest, artifacts, [data])
-    report(1.0, "done")
+    manifest = replace(
+        record,
+        libraries=library_versions(),
+        artifacts=artifact_hashes(artifacts),
+        state_sources=sources,
+        currency=options.currency,
+    )
+    report(1.0, f"writing the bundle to {models}")
+    save_bundle(models, manifest, artifacts, reads)
     return TrainSummary(
         data=data,
         models=models,
@@ -167,7 +214,28 @@ def train(
         policy=evaluation,
         policy_training_customers=training_customers,
         notes=table.notes,
+        state=None
+        if evaluation is None
+        else state_assumptions(
+            sources, options.policy_settings.simulator.response_prior, given=options.columns
+        ),
+        money_unit=manifest.money_unit,
     )
+
+
+def _check_folder_can_be_made(models: Path) -> None:
+    """The bundle's folder is made beside the old one when saving: refuse now, not after
+    training, a place where no folder can be made (under a file, on a read-only disk)."""
+    target = Path(os.path.realpath(models))
+    existing = next(parent for parent in target.parents if parent.exists())
+    if not existing.is_dir():
+        raise UsageError(
+            str(models), f"cannot be made: '{existing}' is a file", "choose another folder"
+        )
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".aura-sentinel-", dir=existing))
+    except OSError as error:
+        raise unwritable(models, error) from error
 
 
 def _refuse_result_names(roles: ColumnRoles, source: str) -> None:
@@ -190,7 +258,7 @@ def _train_churn(
     source: str,
 ) -> tuple[FeatureSpec, bytes, npt.NDArray[np.float64], Manifest, ChurnSummary]:
     """Fit the churn model; return its spec, bytes, out-of-fold probabilities and the bundle's
-    record of it (without the policy, the libraries and the artifacts)."""
+    record of it (without the policy, the libraries, the artifacts and the column map)."""
     smallest_class = int(min(table.outcome.sum(), table.outcome.size - table.outcome.sum()))
     if smallest_class < options.folds:
         raise UsageError(
@@ -201,10 +269,20 @@ def _train_churn(
         )
     spec = fit_feature_spec(table.features, source)
     matrix = spec.matrix(table.features, source)
-    leaks = leaking_features(matrix, spec, table.outcome)
     result = train_churn_model(
-        matrix, table.outcome, spec.xgboost_types, options.folds, options.seed, progress=progress
+        matrix,
+        table.outcome,
+        spec.xgboost_types,
+        options.folds,
+        options.seed,
+        progress=progress,
+        threads=options.threads,
     )
+    # Each feature's share of the final model's weight, for the leak and the sensitive checks.
+    shares = contribution_shares(result.booster, matrix, spec.xgboost_types)
+    leaks = leak_warnings(matrix, spec, table.outcome, shares)
+    candidates = [name for name in table.customers.columns if name not in (roles.target, roles.id)]
+    sensitive = sensitive_columns(candidates, spec, shares)
     record = Manifest(
         roles=roles,
         features=spec,
@@ -223,9 +301,13 @@ def _train_churn(
             seed=options.seed,
         ),
         leakage_warnings=tuple(leaks),
+        sensitive_columns=tuple(sensitive),
         policy=None,
         libraries={},
         artifacts={},
+        distributions=fit_distributions(spec, matrix),
+        state_sources=StateSources({}),
+        currency=options.currency,
     )
     summary = ChurnSummary(
         rows=int(table.outcome.size),
@@ -233,6 +315,7 @@ def _train_churn(
         features_used=spec.names,
         features_dropped=list(spec.dropped),
         leaks=leaks,
+        sensitive=sensitive,
         candidates=result.candidates,
         chosen=result.chosen,
         metrics=result.metrics,

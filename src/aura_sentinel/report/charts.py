@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from aura_sentinel.curves import Curves
 from aura_sentinel.report.content import HISTOGRAM_BINS, Report
 from aura_sentinel.results import RISK_LEVELS
+from aura_sentinel.units import with_unit
 
 LEVEL_COLOURS = {"HIGH": "#d55e00", "MEDIUM": "#e69f00", "LOW": "#009e73"}  # Okabe-Ito
 CV_COLOUR = "#0072b2"
@@ -171,6 +172,7 @@ def _drivers(report: Report) -> Chart:
     weights = [weight for _, weight in report.global_drivers][::-1]
     figure, axes = _figure(0.6 + 0.3 * len(names))
     axes.barh(names, weights, color=CV_COLOUR)
+    axes.set_xlim(left=0)
     axes.set_xlabel("mean absolute contribution to the churn log-odds")
     axes.set_title("Top churn drivers")
     top = ", ".join(f"{name} ({weight:.2f})" for name, weight in report.global_drivers[:3])
@@ -181,20 +183,30 @@ def _drivers(report: Report) -> Chart:
 def _action_mix(report: Report) -> Chart:
     figure = Figure(figsize=(6.4, 0.9 + 0.35 * len(report.plan)), layout="constrained")
     customers_axes, spend_axes = figure.subplots(1, 2, sharey=True)
-    names = [line.action for line in report.plan][::-1]
-    customers_axes.barh(names, [line.customers for line in report.plan][::-1], color=CV_COLOUR)
+    plan = report.plan[::-1]
+    names = [line.action for line in plan]
+    left = [0] * len(plan)
+    for level in RISK_LEVELS:
+        counts = [line.by_risk.get(level, 0) for line in plan]
+        customers_axes.barh(names, counts, left=left, label=level, color=LEVEL_COLOURS[level])
+        left = [before + count for before, count in zip(left, counts, strict=True)]
+    customers_axes.set_xlim(left=0)
     customers_axes.set_xlabel("customers")
-    customers_axes.set_title("Action mix")
-    spend_axes.barh(names, [line.spend for line in report.plan][::-1], color=LEVEL_COLOURS["HIGH"])
-    spend_axes.set_xlabel("spend")
+    customers_axes.set_title("Who gets what")
+    customers_axes.legend(frameon=False, fontsize=8)
+    spend_axes.barh(names, [line.spend for line in plan], color=NEUTRAL)
+    spend_axes.set_xlim(left=0)
+    spend_axes.set_xlabel(with_unit("spend", report.money_unit))
     spend_axes.set_title("Spend")
     mix = ", ".join(f"{line.action}: {line.customers:,}" for line in report.plan)
-    alt = f"Customers and spend per recommended action ({mix}); total spend {report.spend:,.2f}."
-    return Chart("actions", "Action mix and spend", alt, _svg(figure))
+    alt = (
+        f"Customers per recommended action, by risk level, and spend per action ({mix}); total "
+        f"spend {report.spend:,.2f}{' ' + report.money_unit if report.money_unit else ''}."
+    )
+    return Chart("actions", "Who gets what, and the spend", alt, _svg(figure))
 
 
 POLICY_NAMES = {
-    "no_action": "no action",
     "always_email": "always email",
     "risk_rule": "risk rule",
     "myopic": "myopic",
@@ -203,22 +215,40 @@ POLICY_NAMES = {
 }
 
 
-def _policy_values(report: Report) -> Chart:
+def policy_gain_figure(report: Report) -> Figure:
+    """Each policy's expected gain per customer over taking no action, on an axis from 0."""
     assert report.policy is not None
     values = report.policy.evaluation.values
     keys = [key for key in POLICY_NAMES if key in values]
+    gains = [values[key] - values["no_action"] for key in keys]
     figure, axes = _figure(0.8 + 0.35 * len(keys))
     colours = [CV_COLOUR if key == "dqn" else NEUTRAL for key in keys]
-    axes.barh([POLICY_NAMES[key] for key in keys], [values[key] for key in keys], color=colours)
-    low = min(values[key] for key in keys)
-    high = max(values[key] for key in keys)
-    margin = (high - low) * 0.15 or abs(high) * 0.05 or 1.0
-    axes.set_xlim(low - margin, high + margin)  # differences matter, not the common base
-    axes.set_xlabel("expected discounted profit per customer")
-    axes.set_title("Value of each policy")
-    alt = (
-        "Bar chart of expected profit per customer by policy: "
-        + ", ".join(f"{POLICY_NAMES[key]} {values[key]:,.2f}" for key in keys)
-        + f"; the DQN reaches {report.policy.evaluation.gain_ratio:.0%} of the optimum's gain."
+    bars = axes.barh([POLICY_NAMES[key] for key in keys], gains, color=colours)
+    axes.bar_label(bars, fmt="{:+,.2f}", padding=3, fontsize=8)
+    axes.axvline(0, color=NEUTRAL, linewidth=0.8)
+    low, high = min(0.0, *gains), max(0.0, *gains)
+    margin = (high - low) * 0.15 or 1.0  # room for the value labels
+    axes.set_xlim(low - margin if low < 0 else 0.0, high + margin)
+    axes.set_xlabel(
+        with_unit("expected gain per customer over taking no action", report.money_unit)
     )
-    return Chart("policies", "Value of each policy", alt, _svg(figure))
+    axes.set_title("Gain of each policy over taking no action")
+    return figure
+
+
+def _policy_values(report: Report) -> Chart:
+    assert report.policy is not None
+    evaluation = report.policy.evaluation
+    values = evaluation.values
+    unit = f" {report.money_unit}" if report.money_unit else ""
+    alt = (
+        "Bar chart of the expected gain per customer over taking no action, by policy: "
+        + ", ".join(
+            f"{POLICY_NAMES[key]} {values[key] - values['no_action']:,.2f}{unit}"
+            for key in POLICY_NAMES
+            if key in values
+        )
+        + f"; the DQN reaches {evaluation.gain_ratio:.0%} of the optimum's gain."
+    )
+    figure = policy_gain_figure(report)
+    return Chart("policies", "Gain of each policy over taking no action", alt, _svg(figure))

@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from aura_sentinel.bundle import MANIFEST, Bundle, Manifest, load_bundle, policy_weights
 from aura_sentinel.curves import Curves, performance_curves
+from aura_sentinel.drift import ColumnDistribution
 from aura_sentinel.errors import DataError, UsageError
-from aura_sentinel.io import damaged_file, sha256_file, sniff_format
+from aura_sentinel.io import damaged_file, json_layout, sha256_file, sniff_format
+from aura_sentinel.leakage import LeakWarning
 from aura_sentinel.metrics import roc_auc
 from aura_sentinel.record import RunRecord, read_record
 from aura_sentinel.results import (
@@ -30,11 +34,14 @@ from aura_sentinel.results import (
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.evaluation import PolicyEvaluation
 from aura_sentinel.schema import parse_outcome
+from aura_sentinel.sensitive import SensitiveColumn
 
 HISTOGRAM_BINS = 20
 TOP_SHARES = (0.1, 0.2)
 MAX_SEGMENTS = 8
 TOP_DRIVERS = 10
+DRIFT_ALARM = 0.25
+"""A population stability index above this is a large shift from the training data."""
 _NUMBERS = ("ChurnProbability", "ActionCost", "ExpectedGain")
 _TEXTS = ("RiskLevel", "RecommendedAction")
 _OPTIONAL_TEXTS = ("Contract",)
@@ -55,9 +62,13 @@ class ModelCard:
     trees: int
     depth: int
     libraries: dict[str, str]
+    artifacts: dict[str, str]
+    """SHA-256 of each bundle file, by file name."""
     features_used: list[str]
     features_dropped: list[tuple[str, str]]
     cv_curves: Curves | None
+    leaks: tuple[LeakWarning, ...]
+    sensitive: tuple[SensitiveColumn, ...]
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,8 @@ class ActionLine:
     customers: int
     spend: float
     gain: float
+    by_risk: dict[str, int] = field(default_factory=dict)
+    """Customers given this action, per risk level."""
 
     @property
     def return_on_spend(self) -> float | None:
@@ -90,6 +103,9 @@ class PolicyQuality:
     catalog: list[tuple[str, float, float]]
     """(action, cost as a share of the monthly charge, base effect on churn)."""
     simulator: dict[str, Any]
+    """The simulator's settings as bundle.json stores them, by setting name."""
+    dqn: dict[str, Any] = field(default_factory=dict)
+    """The DQN's hyper-parameters, by name."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,16 @@ class Report:
     """(spend, gain) of the policy's own choices before the budget, when a budget was set."""
     policy: PolicyQuality | None
     outcomes: Outcomes | None
+    money_unit: str = ""
+    """What money is counted in: a currency label, "months of charge", or "" (not known)."""
+    state_columns: dict[str, str | None] = field(default_factory=dict)
+    """Each state field of the policy -> the table column it was read from (None: a default)."""
+    defaulted: tuple[str, ...] = ()
+    """The state fields that came from a default value."""
+    drift: list[tuple[str, float]] | None = None
+    """(column, population stability index), largest first; None when the run record has none."""
+    out_of_range: dict[str, int] = field(default_factory=dict)
+    """Customers outside the training range, per state field."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -158,7 +184,7 @@ def build_report(results: Path, models: Path) -> Report:
         card=card,
         risk=risk,
         global_drivers=_global_drivers(record, notes),
-        high_risk_drivers=_common_drivers(high_drivers),
+        high_risk_drivers=_common_drivers(high_drivers, manifest.distributions),
         high_risk_customers=high_customers,
         plan=_plan(frame, manifest),
         budget=None if record is None else record.budget,
@@ -169,8 +195,17 @@ def build_report(results: Path, models: Path) -> Report:
         ),
         policy=policy,
         outcomes=outcomes,
+        money_unit=manifest.money_unit,
+        state_columns=dict(manifest.state_sources.columns),
+        defaulted=tuple(manifest.state_sources.defaulted),
+        drift=None if record is None else _drift(record),
+        out_of_range={} if record is None else dict(record.out_of_range),
         notes=notes,
     )
+
+
+def _drift(record: RunRecord) -> list[tuple[str, float]]:
+    return sorted(record.drift.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _check_same_bundle(results: Path, models: Path, record: RunRecord) -> None:
@@ -189,16 +224,22 @@ def _read_results(results: Path, manifest: Manifest) -> tuple[pl.DataFrame, pl.S
     Top drivers are long text: only those of HIGH-risk customers are read into memory.
     """
     parts = sorted(results.glob("*.parquet")) if results.is_dir() else [results]
-    file_format = sniff_format(parts[0]) if parts else "folder"
-    if file_format not in ("csv", "parquet"):
+    file_format: str = sniff_format(parts[0]) if parts else "folder"
+    if file_format == "csv":
+        file_format = json_layout(results) or "csv"
+    if file_format not in ("csv", "parquet", "json", "jsonl"):
         raise DataError(
             str(results),
             f"is {file_format}, not a results file",
-            "give the CSV or Parquet file (or the folder of --engine ray) that `score` wrote",
+            "give the CSV, Parquet or JSON file (or the folder of --engine ray) that `score` wrote",
         )
     try:
         if file_format == "csv":
             lazy = pl.scan_csv(results, infer_schema=False, glob=False).rename(restored_name)
+        elif file_format == "json":  # one array: read whole
+            lazy = pl.read_json(results, infer_schema_length=None).lazy()
+        elif file_format == "jsonl":
+            lazy = pl.scan_ndjson(results, infer_schema_length=None)
         else:  # one Parquet file, or the folder of Parquet files that --engine ray writes
             lazy = pl.scan_parquet(parts, glob=False)
         present = lazy.collect_schema().names()
@@ -273,9 +314,12 @@ def _model_card(bundle: Bundle) -> ModelCard:
         trees=manifest.churn_model.trees,
         depth=manifest.churn_model.depth,
         libraries=dict(manifest.libraries),
+        artifacts=dict(manifest.artifacts),
         features_used=list(bundle.spec.names),
         features_dropped=list(bundle.spec.dropped),
         cv_curves=manifest.metrics.cv_curves,
+        leaks=tuple(manifest.leakage_warnings),
+        sensitive=tuple(manifest.sensitive_columns),
     )
 
 
@@ -352,8 +396,12 @@ def _global_drivers(record: RunRecord | None, notes: list[str]) -> list[tuple[st
     return ranked[:TOP_DRIVERS]
 
 
-def _common_drivers(high_drivers: pl.Series | None) -> list[tuple[str, int]]:
-    """The drivers (feature=value) named most often among HIGH-risk customers."""
+def _common_drivers(
+    high_drivers: pl.Series | None, distributions: tuple[ColumnDistribution, ...]
+) -> list[tuple[str, int]]:
+    """The drivers named most often among HIGH-risk customers: "feature=value" for a category,
+    "feature low-high" for the values of a number that fall in one quantile bin of the training
+    data (see `_grouped_numbers`)."""
     if high_drivers is None:
         return []
     drivers = (
@@ -364,10 +412,74 @@ def _common_drivers(high_drivers: pl.Series | None) -> list[tuple[str, int]]:
         .filter(pl.col("driver") != "")
         .group_by("driver")
         .len()
+    )
+    counted = (
+        _grouped_numbers(drivers, distributions)
         .sort(["len", "driver"], descending=[True, False])
         .head(TOP_DRIVERS)
     )
-    return [(str(name), int(count)) for name, count in drivers.iter_rows()]
+    return [(str(name), int(count)) for name, count in counted.iter_rows()]
+
+
+def _grouped_numbers(
+    drivers: pl.DataFrame, distributions: tuple[ColumnDistribution, ...]
+) -> pl.DataFrame:
+    """(driver, len) with the texts "feature=number" of a feature the bundle holds a number
+    distribution for merged per training quantile bin, each named by the range of the values in
+    it ("tenure 1-5", or "tenure 6" for one value; values outside the training range are a group
+    of their own, and say so). Other drivers are kept as they are."""
+    numbers = [item for item in distributions if item.kind == "number"]
+    texts = drivers.get_column("driver")
+    feature = np.full(texts.len(), -1)  # index into `numbers`; -1: not a binned number
+    value = np.full(texts.len(), np.nan)
+    bins = np.full(texts.len(), -1)
+    for index, distribution in enumerate(numbers):
+        prefix = f"{distribution.name}="
+        parsed = texts.str.slice(len(prefix)).cast(pl.Float64, strict=False)
+        chosen = (texts.str.starts_with(prefix) & parsed.is_not_null()).to_numpy()
+        feature[chosen] = index
+        value[chosen] = parsed.to_numpy()[chosen]
+        bins[chosen] = _bin_index(distribution, value[chosen])
+    frame = drivers.with_columns(feature=feature, value=value, bin=bins)
+    ranges = (
+        frame.filter(pl.col("feature") >= 0)
+        .group_by("feature", "bin")
+        .agg(pl.col("len").sum(), pl.col("value").min().alias("low"), pl.col("value").max())
+        .sort("feature", "bin")
+    )
+    labels = []
+    for index, bin_index, low, high in ranges.select("feature", "bin", "low", "value").iter_rows():
+        distribution = numbers[index]
+        label = f"{distribution.name} {_number_text(low)}"
+        label += "" if high == low else f"-{_number_text(high)}"
+        if bin_index == 0:
+            label += " (below the training range)"
+        elif bin_index == len(distribution.edges) + 2:
+            label += " (above the training range)"
+        labels.append(label)
+    return pl.concat(
+        [
+            frame.filter(pl.col("feature") < 0).select("driver", "len"),
+            ranges.select(pl.Series("driver", labels, dtype=pl.String), "len"),
+        ]
+    )
+
+
+def _bin_index(
+    distribution: ColumnDistribution, values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.intp]:
+    """The training quantile bin of each value (bin i holds the values from edges[i - 1] up to,
+    not including, edges[i]); values below the training minimum or above its maximum get bins
+    of their own."""
+    edges = np.asarray(distribution.edges, dtype=np.float64)
+    inside = np.searchsorted(edges, values, side="right") + 1
+    below = values < distribution.low
+    above = values > distribution.high
+    return np.where(below, 0, np.where(above, len(edges) + 2, inside))
+
+
+def _number_text(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _plan(frame: pl.DataFrame, manifest: Manifest) -> list[ActionLine]:
@@ -381,6 +493,9 @@ def _plan(frame: pl.DataFrame, manifest: Manifest) -> list[ActionLine]:
         )
         .rows_by_key("RecommendedAction", unique=True)
     )
+    by_risk: dict[str, dict[str, int]] = {name: dict.fromkeys(RISK_LEVELS, 0) for name in names}
+    for action, level, count in frame.group_by("RecommendedAction", "RiskLevel").len().iter_rows():
+        by_risk.setdefault(action, dict.fromkeys(RISK_LEVELS, 0))[level] = int(count)
     unknown = sorted(str(name) for name in totals if name not in names)
     if unknown:
         raise UsageError(
@@ -389,9 +504,15 @@ def _plan(frame: pl.DataFrame, manifest: Manifest) -> list[ActionLine]:
             "pass the --models folder the results were scored with",
         )
     return [
-        ActionLine(name, int(totals[name][0]), float(totals[name][1]), float(totals[name][2]))
+        ActionLine(
+            name,
+            int(totals[name][0]),
+            float(totals[name][1]),
+            float(totals[name][2]),
+            by_risk[name],
+        )
         if name in totals
-        else ActionLine(name, 0, 0.0, 0.0)
+        else ActionLine(name, 0, 0.0, 0.0, by_risk[name])
         for name in names
     ]
 
@@ -408,6 +529,7 @@ def _policy_quality(manifest: Manifest, notes: list[str]) -> PolicyQuality | Non
             zip(catalog.names, catalog.cost_shares, action_effects(settings), strict=True)
         ),
         simulator=dict(settings.to_json()["simulator"]),
+        dqn=dict(settings.to_json()["dqn"]),
     )
 
 

@@ -1,17 +1,27 @@
 """The report as sections of sentences, tables and chart references, in plain words.
 
-Both renderings (terminal and HTML) draw from these sections, so they always say the same thing.
+Both renderings (terminal and HTML) draw from these sections, in this order, so they always say
+the same thing: the answer first (who gets what, for what spend and gain), then why, then how good
+the policy and the churn model are, then the data checks, and the library versions last.
 Values are plain text here; each renderer escapes them for its own medium.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from aura_sentinel.curves import Curves
-from aura_sentinel.report.content import TOP_SHARES, Report
+from aura_sentinel.report.content import DRIFT_ALARM, TOP_SHARES, Report
+from aura_sentinel.report.settings import (
+    ASSUMED_EFFECTS,
+    STATE_FIELDS,
+    dqn_settings,
+    simulator_settings,
+)
 from aura_sentinel.results import RISK_LEVELS
 from aura_sentinel.retention.evaluation import POLICY_LABELS
+from aura_sentinel.units import MONTHS_OF_CHARGE, with_unit
 
 
 @dataclass(frozen=True)
@@ -34,14 +44,19 @@ class Section:
 
 
 def report_sections(report: Report) -> list[Section]:
-    sections = [_model(report), _risk(report), _why(report), _plan(report), _policy(report)]
+    sections = [_answer(report), _why(report), _policy(report), _model(report)]
     if report.outcomes is not None:
         sections.append(_outcomes(report))
+    sections += [_checks(report), _versions(report)]
     return sections
 
 
 def _money(value: float) -> str:
     return f"{value:,.2f}"
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"{_money(value)} {unit}" if unit else _money(value)
 
 
 def _share(part: float, whole: float) -> str:
@@ -61,90 +76,140 @@ def _looks_numeric(text: str) -> bool:
     return stripped == "-" or stripped.replace(".", "", 1).isdigit() or not stripped
 
 
-def _model(report: Report) -> Section:
-    card = report.card
-    rate = card.training_churn_rate
-    metrics = card.metrics
-    section = Section("model", "How good is the churn model")
-    section.lead = [
-        f"XGBoost, {card.trees} trees of depth {card.depth}, trained on {card.training_rows:,} "
-        f"customers of {card.training_file} (churn rate {rate:.1%}; file SHA-256 "
-        f"{card.training_sha256[:16]}...).",
-        f"The figures below are out-of-fold: each customer was scored by a model that never saw "
-        f"them ({card.folds}-fold cross-validation), so they estimate accuracy on new customers.",
-    ]
-    readings = {
-        "roc_auc": (
-            "ROC AUC",
-            f"a churner is ranked riskier than a stayer in {metrics['roc_auc']:.0%} of pairs "
-            "(0.5 is a coin toss)",
-        ),
-        "pr_auc": ("PR AUC", f"precision across recall levels; a random ranking scores {rate:.2f}"),
-        "accuracy": (
-            "Accuracy at 50%",
-            f"customers classed right at a 50% cut-off; calling everyone a stayer scores "
-            f"{max(rate, 1 - rate):.1%}",
-        ),
-        "brier": (
-            "Brier score",
-            f"mean squared error of the probabilities; predicting the churn rate for everyone "
-            f"scores {rate * (1 - rate):.3f} (lower is better)",
-        ),
-        "ece": (
-            "Calibration error",
-            f"predicted and observed churn differ by {metrics['ece']:.1%} on average "
-            "(10 probability bins)",
-        ),
-    }
-    rows = [
-        [label, f"{metrics[key]:.3f}", reading]
-        for key, (label, reading) in readings.items()
-        if key in metrics
-    ]
-    section.tables.append(_table("Cross-validated metrics", ["metric", "value", "reading"], rows))
-    used = ", ".join(card.features_used)
-    section.lead.append(f"Features used ({len(card.features_used)}): {used}.")
-    if card.features_dropped:
-        section.tables.append(
-            _table(
-                "Columns not used",
-                ["column", "reason"],
-                [[name, reason] for name, reason in card.features_dropped],
-            )
-        )
-    section.tables.append(
-        _table(
-            "Library versions at training",
-            ["library", "version"],
-            [[name, version] for name, version in card.libraries.items()],
-        )
+def _field_names(roles: tuple[str, ...]) -> str:
+    return ", ".join(STATE_FIELDS.get(role, (role, ""))[0] for role in roles)
+
+
+def _answer(report: Report) -> Section:
+    section = Section("answer", "The answer: who gets what, what it costs, what it brings")
+    unit = report.money_unit
+    counts = report.risk.counts
+    split = ", ".join(
+        f"{counts[level]:,} {level} ({_share(counts[level], report.customers)})"
+        for level in RISK_LEVELS
     )
-    section.charts = ["calibration", "roc", "gain"]
+    section.lead.append(
+        f"{report.customers:,} customers in {report.results.name}: {split}; mean churn risk "
+        f"{report.mean_probability:.1%}."
+    )
+    if report.policy is not None:
+        contacted = sum(line.customers for line in report.plan[1:])
+        ros = f"{report.gain / report.spend:.2f}x" if report.spend > 0 else "-"
+        section.lead.append(
+            f"The plan contacts {contacted:,} customers for a spend of "
+            f"{_amount(report.spend, unit)} and an expected gain of "
+            f"{_amount(report.gain, unit)} over taking no action: a return on spend of {ros}."
+        )
+    else:
+        section.lead.append("The bundle has no retention policy (trained with --skip-policy).")
+    section.lead += _budget_sentences(report)
+    section.lead += _assumption_sentences(report)
+    if report.card.leaks:
+        columns = ", ".join(leak.column for leak in report.card.leaks)
+        section.lead.append(
+            f"Warning: the churn model may be leaking the outcome through {columns} "
+            "(see the churn model's quality)."
+        )
+    section.tables.append(_risk_levels(report))
+    if report.policy is not None:
+        section.tables.append(_plan_table(report))
+    section.charts = ["actions"]
     return section
 
 
-def _risk(report: Report) -> Section:
-    risk = report.risk
-    section = Section("risk", "Who is at risk")
-    section.lead = [
-        f"{report.customers:,} customers in {report.results.name}; mean churn risk "
-        f"{report.mean_probability:.1%}."
+def _budget_sentences(report: Report) -> list[str]:
+    unit = report.money_unit
+    if report.budget is None:
+        return ["No budget was set: every customer gets the policy's best action."]
+    sentences = [
+        f"{_amount(report.spend, unit)} of the budget of {_amount(report.budget, unit)} was "
+        f"allocated ({_share(report.spend, report.budget)})."
     ]
+    if report.unconstrained is not None:
+        spend, gain = report.unconstrained
+        sentences.append(
+            f"Without the budget the policy would spend {_amount(spend, unit)} for an expected "
+            f"gain of {_amount(gain, unit)}; within it the gain is {_amount(report.gain, unit)}."
+        )
+    return sentences
+
+
+def _assumption_sentences(report: Report) -> list[str]:
+    sentences = []
+    if report.money_unit == MONTHS_OF_CHARGE:
+        sentences.append(
+            "Money is counted in months of charge: the table had no monthly charge column, so "
+            "every customer's monthly charge was taken as 1."
+        )
+    if report.defaulted:
+        sentences.append(
+            f"Assumed: {_field_names(report.defaulted)} came from default values, not from "
+            "the table (see the data checks)."
+        )
+    sentences.append(ASSUMED_EFFECTS)
+    return sentences
+
+
+def _risk_levels(report: Report) -> TableView:
+    risk = report.risk
     if risk.thresholds is None:
         rules = dict.fromkeys(RISK_LEVELS, "-")
     else:
         high, medium = risk.thresholds
         rules = {"HIGH": f"> {high:g}", "MEDIUM": f"> {medium:g}", "LOW": f"<= {medium:g}"}
-    section.tables.append(
-        _table(
-            "Risk levels",
-            ["risk level", "churn probability", "customers", "share"],
-            [
-                [level, rules[level], f"{count:,}", _share(count, report.customers)]
-                for level, count in risk.counts.items()
-            ],
-        )
+    return _table(
+        "Risk levels",
+        ["risk level", "churn probability", "customers", "share"],
+        [
+            [level, rules[level], f"{count:,}", _share(count, report.customers)]
+            for level, count in risk.counts.items()
+        ],
     )
+
+
+def _plan_table(report: Report) -> TableView:
+    unit = report.money_unit
+    rows = []
+    for line in report.plan:
+        ros = line.return_on_spend
+        rows.append(
+            [
+                line.action,
+                f"{line.customers:,}",
+                *(f"{line.by_risk.get(level, 0):,}" for level in RISK_LEVELS),
+                _money(line.spend),
+                _money(line.gain),
+                "-" if ros is None else f"{ros:.2f}x",
+            ]
+        )
+    total_ros = f"{report.gain / report.spend:.2f}x" if report.spend > 0 else "-"
+    rows.append(
+        [
+            "Total",
+            f"{sum(line.customers for line in report.plan):,}",
+            *(f"{report.risk.counts[level]:,}" for level in RISK_LEVELS),
+            _money(report.spend),
+            _money(report.gain),
+            total_ros,
+        ]
+    )
+    return _table(
+        "The plan: customers per action, by risk level",
+        [
+            "action",
+            "customers",
+            *(f"{level} risk" for level in RISK_LEVELS),
+            with_unit("spend", unit),
+            with_unit("expected gain", unit),
+            "return on spend",
+        ],
+        rows,
+    )
+
+
+def _why(report: Report) -> Section:
+    section = Section("why", "Why they are at risk")
+    risk = report.risk
     if risk.segment_name is not None:
         rows = [
             [
@@ -163,12 +228,11 @@ def _risk(report: Report) -> Section:
                 rows,
             )
         )
-    section.charts = ["histogram"]
-    return section
-
-
-def _why(report: Report) -> Section:
-    section = Section("why", "Why they are at risk")
+    else:
+        section.lead.append(
+            "No segment table: the results have no Contract and no Tenure values to group "
+            "customers by."
+        )
     if report.global_drivers:
         section.lead.append(
             "Drivers are XGBoost's exact per-customer contributions to the churn log-odds; a "
@@ -188,92 +252,67 @@ def _why(report: Report) -> Section:
         rows = [
             [text, f"{count:,}", _share(count, high)] for text, count in report.high_risk_drivers
         ]
+        section.lead.append(
+            "A number driver is grouped by the quantile bins of the training data, each group "
+            "named by the range of the values in it (tenure 1-5: tenures from 1 to 5)."
+        )
         section.tables.append(
             _table(
                 f"Most common top-3 drivers among the {high:,} HIGH-risk customers",
-                ["driver (feature=value)", "HIGH-risk customers", "share of HIGH"],
+                ["driver", "HIGH-risk customers", "share of HIGH"],
                 rows,
             )
         )
-    section.charts = ["drivers"]
-    return section
-
-
-def _plan(report: Report) -> Section:
-    section = Section("plan", "What we will do, what it costs, what it brings")
-    rows = []
-    for line in report.plan:
-        ros = line.return_on_spend
-        rows.append(
-            [
-                line.action,
-                f"{line.customers:,}",
-                _money(line.spend),
-                _money(line.gain),
-                "-" if ros is None else f"{ros:.2f}x",
-            ]
-        )
-    total_ros = f"{report.gain / report.spend:.2f}x" if report.spend > 0 else "-"
-    customers = sum(line.customers for line in report.plan)
-    rows.append(["Total", f"{customers:,}", _money(report.spend), _money(report.gain), total_ros])
-    section.tables.append(
-        _table(
-            "Plan per action",
-            ["action", "customers", "spend", "expected gain", "return on spend"],
-            rows,
-        )
-    )
-    section.lead.append(
-        "Spend is the action's cost this month; expected gain is the policy's expected "
-        "discounted profit over taking no action, net of that cost, so a return on spend "
-        "of 0.5x means 50 of profit on top of every 100 spent."
-    )
-    if report.budget is not None:
-        used = f"{report.spend:,.2f} of the budget of {report.budget:,.2f} was allocated"
-        section.lead.append(used + f" ({_share(report.spend, report.budget)}).")
-        if report.unconstrained is not None:
-            spend, gain = report.unconstrained
-            section.lead.append(
-                f"Without the budget the policy would spend {spend:,.2f} for an expected gain "
-                f"of {gain:,.2f}; within it the gain is {report.gain:,.2f}."
-            )
-    else:
-        section.lead.append("No budget was set: every customer gets the policy's best action.")
-    section.charts = ["actions"]
+    section.charts = ["histogram", "drivers"]
     return section
 
 
 def _policy(report: Report) -> Section:
-    section = Section("policy", "How we know the advice is good")
+    section = Section("policy", "How good the plan is")
     quality = report.policy
     if quality is None:
         section.lead.append("The bundle has no retention policy (trained with --skip-policy).")
         return section
+    unit = report.money_unit
     evaluation = quality.evaluation
     values = evaluation.values
+    base = values["no_action"]
     section.lead = [
         f"At training, every policy was evaluated exactly (not by sampling) on "
         f"{evaluation.customers:,} customers held out from the policy's training, in the retention "
-        f"simulator below. The DQN earns {values['dqn']:,.2f} per customer against the optimum's "
-        f"{values['optimal']:,.2f}: it captures {evaluation.gain_ratio:.1%} of the gain the "
-        f"optimum makes over taking no action, and picks the optimum's action for "
-        f"{evaluation.optimal_match:.1%} of customers.",
+        f"simulator below. Per customer, the DQN gains {_amount(values['dqn'] - base, unit)} over "
+        f"taking no action, the optimum {_amount(values['optimal'] - base, unit)}: the DQN "
+        f"captures {evaluation.gain_ratio:.1%} of the optimum's gain and picks the optimum's "
+        f"action for {evaluation.optimal_match:.1%} of customers.",
         "These are expected values under the simulator's stated assumptions (below), not "
-        "observed results; check them against real retention outcomes when you have them.",
+        "observed results; check them against real retention outcomes when you have them. "
+        + ASSUMED_EFFECTS,
     ]
-    base = values["no_action"]
     rows = [
-        [POLICY_LABELS.get(name, name), _money(value), f"{value - base:+,.2f}"]
+        [POLICY_LABELS.get(name, name), f"{value - base:+,.2f}", _money(value)]
         for name, value in sorted(values.items(), key=lambda item: -item[1])
     ]
     section.tables.append(
-        _table("Expected profit per customer", ["policy", "value", "vs no action"], rows)
+        _table(
+            "Expected profit per customer, by policy",
+            [
+                "policy",
+                with_unit("gain over no action", unit),
+                with_unit("total discounted profit", unit),
+            ],
+            rows,
+        )
     )
     discount_ids = set(quality.simulator.get("discount_actions", []))
     section.tables.append(
         _table(
             "Assumed actions",
-            ["action", "cost (share of monthly charge)", "base effect on churn", "price discount"],
+            [
+                "action",
+                "cost (share of a monthly charge)",
+                "assumed effect on the monthly churn hazard",
+                "price discount",
+            ],
             [
                 [name, f"{share:.0%}", f"-{effect:.0%}", "yes" if index in discount_ids else "no"]
                 for index, (name, share, effect) in enumerate(quality.catalog)
@@ -281,24 +320,125 @@ def _policy(report: Report) -> Section:
         )
     )
     section.tables.append(
-        _table(
-            "Simulator settings",
-            ["setting", "value"],
-            [
-                [name, _setting(value)]
-                for name, value in sorted(quality.simulator.items())
-                if name not in ("action_effects", "discount_actions")  # in the actions table
-            ],
-        )
+        _table("Simulator settings", ["setting", "value"], simulator_settings(quality.simulator))
     )
+    if quality.dqn:
+        section.tables.append(
+            _table("DQN training settings", ["setting", "value"], dqn_settings(quality.dqn))
+        )
     section.charts = ["policies"]
     return section
 
 
-def _setting(value: object) -> str:
-    if isinstance(value, list):
-        return ", ".join(f"{item:g}" if isinstance(item, float) else str(item) for item in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def _model(report: Report) -> Section:
+    card = report.card
+    rate = card.training_churn_rate
+    metrics = card.metrics
+    section = Section("model", "How good the churn model is")
+    section.lead = [
+        f"XGBoost, {card.trees} trees of depth {card.depth}, trained on {card.training_rows:,} "
+        f"customers of {card.training_file} (churn rate {rate:.1%}).",
+        f"The figures below are out-of-fold: each customer was scored by a model that never saw "
+        f"them ({card.folds}-fold cross-validation), so they estimate accuracy on new customers.",
+    ]
+    if card.leaks:
+        section.lead.append(
+            f"Warning: {len(card.leaks)} column(s) predict churn suspiciously well on their own "
+            "(table below): the metrics are probably too good to be true until they are checked."
+        )
+    leak_note = " - see the leak warning below" if card.leaks else ""
+    readings = {
+        "roc_auc": (
+            "ROC AUC",
+            f"a churner is ranked riskier than a stayer in {metrics.get('roc_auc', 0):.0%} of "
+            f"pairs (0.5 is a coin toss){leak_note}",
+        ),
+        "pr_auc": ("PR AUC", f"precision across recall levels; a random ranking scores {rate:.2f}"),
+        "accuracy": (
+            "Accuracy at 50%",
+            f"customers classed right at a 50% cut-off; calling everyone a stayer scores "
+            f"{max(rate, 1 - rate):.1%}",
+        ),
+        "brier": (
+            "Brier score",
+            f"mean squared error of the probabilities; predicting the churn rate for everyone "
+            f"scores {rate * (1 - rate):.3f} (lower is better)",
+        ),
+        "ece": (
+            "Calibration error",
+            f"predicted and observed churn differ by {metrics.get('ece', 0):.1%} on average "
+            "(10 probability bins)",
+        ),
+    }
+    rows = [
+        [label, f"{metrics[key]:.3f}", reading]
+        for key, (label, reading) in readings.items()
+        if key in metrics
+    ]
+    section.tables.append(_table("Cross-validated metrics", ["metric", "value", "reading"], rows))
+    if card.leaks:
+        section.tables.append(
+            _table(
+                "Leak warnings: columns that predict churn suspiciously well on their own",
+                [
+                    "column",
+                    "ROC AUC on its own",
+                    "share of the model's contributions",
+                    "verdict",
+                    "what to do",
+                ],
+                [
+                    [
+                        leak.column,
+                        f"{leak.roc_auc:.3f}",
+                        f"{leak.contribution_share:.0%}",
+                        leak.verdict,
+                        "if it is known only after churn (or computed from it), retrain with "
+                        f"--exclude {shlex.quote(leak.column)}",
+                    ]
+                    for leak in card.leaks
+                ],
+            )
+        )
+    if card.sensitive:
+        section.lead.append(
+            "Some columns look like sensitive attributes (table below). Decide whether the model "
+            "should use them; `train --exclude COLUMN` leaves one out."
+        )
+        section.tables.append(
+            _table(
+                "Sensitive attributes",
+                [
+                    "column",
+                    "looks like",
+                    "used by the model",
+                    "driver rank",
+                    "share of contributions",
+                ],
+                [
+                    [
+                        column.column,
+                        column.attribute,
+                        "yes" if column.used else "no",
+                        "-" if column.rank is None else str(column.rank),
+                        f"{column.contribution_share:.1%}" if column.used else "-",
+                    ]
+                    for column in card.sensitive
+                ],
+            )
+        )
+    used = ", ".join(card.features_used)
+    section.lead.append(f"Features used ({len(card.features_used)}): {used}.")
+    if card.features_dropped:
+        section.tables.append(
+            _table(
+                "Columns not used",
+                ["column", "reason"],
+                [[name, reason] for name, reason in card.features_dropped],
+            )
+        )
+    section.charts = ["calibration", "roc", "gain"]
+    return section
 
 
 def _outcomes(report: Report) -> Section:
@@ -346,3 +486,90 @@ def _calibration(curves: Curves) -> TableView:
         ["decile", "customers", "predicted churn", "observed churn"],
         rows,
     )
+
+
+def _checks(report: Report) -> Section:
+    section = Section("checks", "Data checks")
+    if report.drift is None:
+        section.lead.append(
+            "No drift figures: the results have no run record (or one without drift)."
+        )
+    elif report.drift:
+        shifted = [name for name, psi in report.drift if psi > DRIFT_ALARM]
+        section.lead.append(
+            "The population stability index (PSI) compares each column's distribution in the "
+            "scored data with the training data: under 0.1 is stable, 0.1-0.25 a moderate "
+            f"shift, over {DRIFT_ALARM:g} a large shift the model and the policy were not "
+            "trained for."
+        )
+        if shifted:
+            section.lead.append(f"Large shift in: {', '.join(shifted)}.")
+        section.tables.append(
+            _table(
+                "Drift from the training data, largest first",
+                ["column", "PSI", "shift"],
+                [[name, f"{psi:.3f}", _drift_reading(psi)] for name, psi in report.drift],
+            )
+        )
+    outside = {name: count for name, count in report.out_of_range.items() if count}
+    if outside:
+        section.tables.append(
+            _table(
+                "State fields outside the training range",
+                ["state field", "customers outside"],
+                [[name, f"{count:,}"] for name, count in sorted(outside.items())],
+            )
+        )
+    if report.state_columns:
+        section.lead.append(
+            "The retention policy reads these fields of each customer; a field without a column "
+            "in the table takes a default value, the same for every customer."
+        )
+        section.tables.append(
+            _table(
+                "Where the policy's customer fields came from",
+                ["state field", "column used"],
+                [
+                    [STATE_FIELDS.get(role, (role, ""))[0], _source(report, role, column)]
+                    for role, column in report.state_columns.items()
+                ],
+            )
+        )
+    return section
+
+
+def _source(report: Report, role: str, column: str | None) -> str:
+    if column is not None:
+        return column
+    if role == "engagement" and role not in report.defaulted:
+        return "none: derived from the service columns"
+    return f"none: default ({STATE_FIELDS.get(role, ('', 'assumed'))[1]})"
+
+
+def _drift_reading(psi: float) -> str:
+    if psi > DRIFT_ALARM:
+        return "LARGE"
+    return "moderate" if psi > 0.1 else "stable"
+
+
+def _versions(report: Report) -> Section:
+    card = report.card
+    section = Section("versions", "Library versions and fingerprints")
+    section.tables.append(
+        _table(
+            "Library versions at training",
+            ["library", "version"],
+            [[name, version] for name, version in card.libraries.items()],
+        )
+    )
+    section.tables.append(
+        _table(
+            "Fingerprints (SHA-256)",
+            ["file", "SHA-256"],
+            [
+                [f"training data ({card.training_file})", card.training_sha256],
+                *([name, digest] for name, digest in sorted(card.artifacts.items())),
+            ],
+        )
+    )
+    return section

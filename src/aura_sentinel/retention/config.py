@@ -12,6 +12,8 @@ by name; bundle.json stores the same three tables, and both are read by `PolicyS
     margin = 0.4
     [dqn]                # DQNConfig
     iterations = 4000
+    [columns]            # the table's column for a state field (`train --column`), file only
+    tenure = "Tenure Months"
 
 Every record checks its own fields when it is made; a setting outside its allowed values is a
 UsageError naming the key: `simulator.action_effects[2] is nan, allowed 0 <= x < 1`.
@@ -29,6 +31,7 @@ from aura_sentinel.errors import UsageError
 from aura_sentinel.retention.catalog import Action, ActionCatalog, check_action_count
 from aura_sentinel.retention.checks import Allowed, SettingError, allowed, check_fields, shown
 from aura_sentinel.retention.simulator import Simulator, SimulatorSettings
+from aura_sentinel.retention.state import check_column_roles
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -165,10 +168,24 @@ def simulator_for(settings: PolicySettings) -> Simulator:
 MAX_CONFIG_BYTES = 1 << 20
 
 
+@dataclass(frozen=True)
+class PolicyFile:
+    """A policy config file: its settings, and the column map of its [columns] table (state
+    field -> the table's column, as `train --column` gives it)."""
+
+    settings: PolicySettings = field(default_factory=PolicySettings)
+    columns: dict[str, str] = field(default_factory=dict)
+
+
 def load_policy_config(path: Path | None) -> PolicySettings:
     """The defaults, overridden by the TOML file at `path` when one is given."""
+    return load_policy_file(path).settings
+
+
+def load_policy_file(path: Path | None) -> PolicyFile:
+    """The settings (defaults overridden by the TOML file at `path`) and its column map."""
     if path is None:
-        return PolicySettings()
+        return PolicyFile()
     if not path.exists():
         raise UsageError(str(path), "no such file", "give the path of a TOML policy config")
     if not path.is_file():
@@ -182,7 +199,18 @@ def load_policy_config(path: Path | None) -> PolicySettings:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(str(path), f"is not valid TOML ({message})", "fix the file") from exc
-    return PolicySettings.from_json(data, str(path))
+    columns = data.pop("columns", {})
+    if not isinstance(columns, dict):
+        raise UsageError(
+            str(path), f"[columns] is {shown(columns)}", "write it as a table [columns]"
+        )
+    for role, name in columns.items():
+        if not isinstance(name, str):
+            raise UsageError(
+                str(path), f"[columns] {role} is {shown(name)}", "give the column's name as text"
+            )
+    check_column_roles(columns, f"{path} [columns]")
+    return PolicyFile(PolicySettings.from_json(data, str(path)), columns)
 
 
 def _table(data: dict[str, Any], table: str, source: str, known: set[str]) -> dict[str, Any]:

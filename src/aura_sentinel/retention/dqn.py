@@ -8,6 +8,10 @@ takes TD steps against a target network. The oracle never teaches: it only exami
 Rewards are divided by the customer's monthly charge before learning: the simulator is linear in
 the charge, so the best action does not depend on it, and one scale suits every customer. The
 network's Q-values are therefore in months of charge; multiply by the charge for money.
+
+Training runs on one thread whatever the command's --threads: the network is small, so extra
+threads buy little (and cost a lot on a busy machine), and with one thread every sum is taken in
+the same order, so the same data and seed give the same weights to the bit on any machine.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from torch import nn
 from aura_sentinel.retention.config import DQNConfig
 from aura_sentinel.retention.simulator import Simulator
 from aura_sentinel.retention.state import MONTHLY_CHARGES, STATE_COLUMNS, StateMatrix
+from aura_sentinel.threads import torch_threads
 
 Progress = Callable[[float, str], None]
 
@@ -93,8 +98,15 @@ def train_dqn(
     config: DQNConfig | None = None,
     progress: Progress | None = None,
 ) -> QNetwork:
-    """Learn Q-values by double-DQN TD learning on transitions sampled from the simulator."""
-    config = config or DQNConfig()
+    """Learn Q-values by double-DQN TD learning on transitions sampled from the simulator,
+    on one thread (see the module's docstring)."""
+    with torch_threads(1):
+        return _train(simulator, customers, config or DQNConfig(), progress)
+
+
+def _train(
+    simulator: Simulator, customers: StateMatrix, config: DQNConfig, progress: Progress | None
+) -> QNetwork:
     report = progress or (lambda fraction, message: None)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -143,8 +155,12 @@ def train_dqn(
             if iteration % config.target_update_interval == 0:
                 target.load_state_dict(network.state_dict())
             if iteration % 100 == 0:
-                report(iteration / config.iterations, f"TD loss {loss:.2e}, epsilon {epsilon:.2f}")
-    report(1.0, "done")
+                report(
+                    iteration / config.iterations,
+                    f"policy: iteration {iteration:,} of {config.iterations:,}, "
+                    f"TD loss {loss:.2e}, epsilon {epsilon:.2f}",
+                )
+    report(1.0, "policy trained, examining it on held-out customers")
     return network
 
 

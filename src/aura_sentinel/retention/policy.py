@@ -15,7 +15,7 @@ from aura_sentinel.errors import BundleError
 from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.dqn import QNetwork, greedy_actions, train_dqn
 from aura_sentinel.retention.evaluation import PolicyEvaluation, evaluate
-from aura_sentinel.retention.state import StateMatrix, build_state
+from aura_sentinel.retention.state import StateMatrix, StateSources, build_state
 
 Progress = Callable[[float, str], None]
 HELD_OUT_SHARE = 0.2
@@ -35,9 +35,12 @@ class TrainedPolicy:
 
 
 def customer_states(
-    customers: pl.DataFrame, churn_probability: npt.ArrayLike, settings: PolicySettings
+    customers: pl.DataFrame,
+    churn_probability: npt.ArrayLike,
+    settings: PolicySettings,
+    sources: StateSources,
 ) -> StateMatrix:
-    return build_state(customers, churn_probability, settings.simulator.response_prior)
+    return build_state(customers, churn_probability, settings.simulator.response_prior, sources)
 
 
 def train_policy(
