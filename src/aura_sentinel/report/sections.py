@@ -94,11 +94,15 @@ def _answer(report: Report) -> Section:
     )
     if report.policy is not None:
         contacted = sum(line.customers for line in report.plan[1:])
-        ros = f"{report.gain / report.spend:.2f}x" if report.spend > 0 else "-"
+        ros = (
+            f"a return on spend of {report.gain / report.spend:.2f}x"
+            if report.spend > 0
+            else "nothing is spent"
+        )
         section.lead.append(
             f"The plan contacts {contacted:,} customers for a spend of "
             f"{_amount(report.spend, unit)} and an expected gain of "
-            f"{_amount(report.gain, unit)} over taking no action: a return on spend of {ros}."
+            f"{_amount(report.gain, unit)} over taking no action: {ros}."
         )
     else:
         section.lead.append("The bundle has no retention policy (trained with --skip-policy).")
@@ -314,7 +318,12 @@ def _policy(report: Report) -> Section:
                 "price discount",
             ],
             [
-                [name, f"{share:.0%}", f"-{effect:.0%}", "yes" if index in discount_ids else "no"]
+                [
+                    name,
+                    f"{share:.0%}",
+                    f"-{effect:.0%}" if effect > 0 else "none",
+                    "yes" if index in discount_ids else "no",
+                ]
                 for index, (name, share, effect) in enumerate(quality.catalog)
             ],
         )
