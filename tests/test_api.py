@@ -130,7 +130,9 @@ def test_the_default_models_are_the_shipped_bundle_not_the_working_folders(
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "bundle.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
-    assert shipped_models().resolve() == (REPO / "models").resolve()
+    shipped = shipped_models()  # the checkout's models/, or the wheel's copy of it
+    assert shipped.resolve() != (tmp_path / "models").resolve()
+    assert (shipped / "bundle.json").read_bytes() == (REPO / "models" / "bundle.json").read_bytes()
 
 
 def test_importing_the_package_does_not_load_xgboost_or_torch() -> None:
