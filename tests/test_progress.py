@@ -18,6 +18,8 @@ from aura_sentinel.render import LINE_SECONDS, ProgressLines
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.training import TrainOptions
 
+from conftest import run_cli
+
 SMALL_POLICY = "[dqn]\niterations = 200\nhidden = 16\n"
 # Long enough (about 10 s here) for progress lines, which start after LINE_SECONDS.
 LONGER_POLICY = "[dqn]\niterations = 3000\nhidden = 16\n"
@@ -40,13 +42,7 @@ def _run_logged(*args: str, log: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _run_piped(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aura_sentinel", *args],
-        capture_output=True,
-        text=True,
-        env=WIDE,
-        check=False,
-    )
+    return run_cli(*args, columns=200)
 
 
 def _without_timings(summary: str) -> str:

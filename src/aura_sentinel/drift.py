@@ -25,23 +25,16 @@ import numpy as np
 import numpy.typing as npt
 
 from aura_sentinel.features import FeatureSpec, Kind
-from aura_sentinel.retention.state import STATE_COLUMNS, StateMatrix
+from aura_sentinel.retention.state import STATE_COLUMNS, TENURE, StateMatrix
 from aura_sentinel.schema import FLOAT32_MAX
 
 PSI_WARNING = 0.25
 MAX_BINS = 10
 SHARE_FLOOR = 1e-4
 STATE_PREFIX = "state:"
-STATE_FIELDS = (
-    "tenure",
-    "monthly_charges",
-    "recent_interventions",
-    "days_since_contact",
-    "response_rate",
-    "engagement",
-)
-"""The state fields read from the customer table (the others come from the churn model or are
-codes of text columns, which the features already cover)."""
+STATE_FIELDS = STATE_COLUMNS[TENURE:]
+"""The state fields read from number columns of the customer table (the others come from the
+churn model or are codes of text columns, which the features already cover)."""
 _SHARES_TOLERANCE = 1e-6
 
 Counts = npt.NDArray[np.int64]

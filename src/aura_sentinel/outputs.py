@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import stat
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -195,6 +196,17 @@ def _check_folder_output(folder: FolderOutput, inputs: list[Path]) -> None:
                 f"the output folder would replace an input of this command ({read})",
                 "write the output to another folder",
             )
+    # The new folder is made beside the old one: refuse now, not after the work, a place where
+    # no folder can be made (under a file, on a read-only disk).
+    existing = next(parent for parent in target.parents if parent.exists())
+    if not existing.is_dir():
+        raise UsageError(
+            str(folder.path), f"cannot be made: '{existing}' is a file", "choose another folder"
+        )
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".aura-sentinel-", dir=existing))
+    except OSError as error:
+        raise unwritable(folder.path, error) from error
 
 
 def _short_name(name: str) -> str:

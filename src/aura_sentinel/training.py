@@ -7,8 +7,6 @@ like the customers it will score), and examined exactly on held-out customers.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,7 +45,7 @@ from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.features import FeatureSpec, fit_feature_spec
 from aura_sentinel.io import read_customers, sha256_file
 from aura_sentinel.leakage import LeakWarning, contribution_shares, leak_warnings
-from aura_sentinel.outputs import check_outputs, unwritable
+from aura_sentinel.outputs import check_outputs
 from aura_sentinel.results import named_like_result
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.evaluation import PolicyEvaluation
@@ -133,7 +131,6 @@ def train(
     source = str(data)
     reads = [data] if options.policy_config is None else [data, options.policy_config]
     check_outputs(reads, folder=bundle_folder(models))  # refused now, not after training
-    _check_folder_can_be_made(models)
     report(0.0, f"reading {data.name}")
     frame = read_customers(data)
     sources = resolve_state_sources(frame.columns, options.columns, source)
@@ -221,21 +218,6 @@ def train(
         ),
         money_unit=manifest.money_unit,
     )
-
-
-def _check_folder_can_be_made(models: Path) -> None:
-    """The bundle's folder is made beside the old one when saving: refuse now, not after
-    training, a place where no folder can be made (under a file, on a read-only disk)."""
-    target = Path(os.path.realpath(models))
-    existing = next(parent for parent in target.parents if parent.exists())
-    if not existing.is_dir():
-        raise UsageError(
-            str(models), f"cannot be made: '{existing}' is a file", "choose another folder"
-        )
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".aura-sentinel-", dir=existing))
-    except OSError as error:
-        raise unwritable(models, error) from error
 
 
 def _refuse_result_names(roles: ColumnRoles, source: str) -> None:
