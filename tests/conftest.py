@@ -10,6 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+# As the command line does: OpenMP threads that wait sleep instead of spinning, so XGBoost on
+# a busy machine does not slow down many times over (set before XGBoost is loaded).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from aura_sentinel.demo import generate_customers
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from aura_sentinel import render
-from aura_sentinel.bundle import load_bundle
+from aura_sentinel.bundle import FORMAT_VERSION, load_bundle
 from aura_sentinel.demo import generate_customers
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.retention.config import load_policy_file
@@ -388,7 +388,7 @@ def test_the_bundle_stores_the_column_map_and_the_currency(
 ) -> None:
     data, models, _ = renamed_bundle
     stored = json.loads((models / "bundle.json").read_text())
-    assert stored["format_version"] == 2
+    assert stored["format_version"] == FORMAT_VERSION
     assert set(stored["column_map"]) == set(SOURCE_COLUMNS)
     assert stored["column_map"]["tenure"] == "Tenure Months"
     assert stored["column_map"]["recent_interventions"] is None

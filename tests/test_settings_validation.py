@@ -117,6 +117,12 @@ BAD_SETTINGS = [
         "simulator.churn_horizon_months is 0.0, allowed 1 <= x <= 120",
     ),
     _case(
+        "simulator",
+        "campaign_horizon_months",
+        -1,
+        "simulator.campaign_horizon_months is -1.0, allowed 0 <= x <= 120",
+    ),
+    _case(
         "simulator", "response_prior", NAN, "simulator.response_prior is nan, allowed 0 < x <= 1"
     ),
     _case(
@@ -544,7 +550,7 @@ def test_the_report_shows_every_field_of_each_action_in_one_table() -> None:
         catalog=list(zip(catalog.names, catalog.cost_shares, catalog.effects, strict=True)),
         simulator=dict(settings.to_json()["simulator"]),
     )
-    section = _policy(SimpleNamespace(policy=quality, money_unit=""))  # type: ignore[arg-type]
+    section = _policy(SimpleNamespace(policy=quality, money_unit="", effects=None))  # type: ignore[arg-type]
     actions, simulator = (
         next(table for table in section.tables if table.caption == caption)
         for caption in ("Assumed actions", "Simulator settings")

@@ -193,3 +193,25 @@ def test_an_action_marked_as_a_discount_depends_on_price_sensitivity() -> None:
     risky_fiber = fiber & (state[:, 0] > 0.05) & (state[:, RECENT_INTERVENTIONS] < 3)
     assert np.all(discounted[risky_fiber, 1] > plain[risky_fiber, 1])
     np.testing.assert_array_equal(discounted[:, 2:], plain[:, 2:])
+
+
+def test_given_customer_effects_replace_the_assumed_ones_but_backlash_stays() -> None:
+    simulator = Simulator()
+    state = _states()
+    nothing = np.zeros((len(state), simulator.catalog.size))
+    survival, _ = simulator.tables(state, nothing)
+    recent, _ = simulator.grid()
+    calm = survival[:, recent < simulator.settings.backlash_after, :]
+    np.testing.assert_array_equal(calm, np.repeat(calm[:, :, :1], simulator.catalog.size, axis=2))
+    risky = state[:, 0] > 0.01
+    backfiring = survival[risky][:, recent >= simulator.settings.backlash_after, :]
+    assert np.all(backfiring[:, :, 1:] < backfiring[:, :, :1])
+    assumed, _ = simulator.current(state)
+    learned, _ = simulator.current(state, nothing)
+    assert not np.array_equal(assumed, learned)
+
+
+def test_the_campaign_horizon_is_the_churn_horizon_unless_set() -> None:
+    assert SimulatorSettings(churn_horizon_months=6.0).campaign_horizon == 6.0
+    set_apart = SimulatorSettings(churn_horizon_months=6.0, campaign_horizon_months=2.0)
+    assert set_apart.campaign_horizon == 2.0

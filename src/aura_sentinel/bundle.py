@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,12 +23,17 @@ from aura_sentinel import __version__
 from aura_sentinel.churn import Candidate
 from aura_sentinel.curves import Curves
 from aura_sentinel.drift import ColumnDistribution, distributions_problem
+from aura_sentinel.effects.learners import FittedLearner, booster_count
+from aura_sentinel.effects.models import effect_model_name, is_effect_model
+from aura_sentinel.effects.record import EffectsRecord, parse_effects
 from aura_sentinel.errors import BundleError, UsageError
 from aura_sentinel.features import FeatureColumn, FeatureSpec
+from aura_sentinel.json_entry import MAX_COUNT, RETRAIN, SHA256, JsonEntry, shown_value
 from aura_sentinel.leakage import VERDICTS, LeakWarning
 from aura_sentinel.metrics import METRIC_NAMES
 from aura_sentinel.outputs import FolderOutput, replaced_together
 from aura_sentinel.results import named_like_result
+from aura_sentinel.retention.catalog import MAX_ACTIONS
 from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.evaluation import POLICY_LABELS, PolicyEvaluation
 from aura_sentinel.retention.state import SOURCE_COLUMNS, STATE_COLUMNS, StateSources
@@ -38,7 +41,7 @@ from aura_sentinel.schema import ColumnRoles
 from aura_sentinel.sensitive import SensitiveColumn
 from aura_sentinel.units import currency_problem, money_unit
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "bundle.json"
 CHURN_MODEL = "churn_model.ubj"
 POLICY_WEIGHTS = "policy.pt"
@@ -47,9 +50,6 @@ BUNDLE_FILES = (MANIFEST, CHURN_MODEL, POLICY_WEIGHTS)
 Q_VALUES_UNIT = "months of monthly charge, relative to the no-action lifetime value"
 _LIBRARIES = ("xgboost", "polars", "numpy", "torch")
 FEATURE_SPEC_ATTRIBUTE = "aura_sentinel_features"
-_RETRAIN = "retrain with `aura-sentinel train` or restore the bundle"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_MAX_COUNT = 10**12  # rows, trees, leaves: far above any real bundle, far below an overflow
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,8 @@ class Manifest:
     """The column each state field is read from (None: its default), stored as "column_map"."""
     currency: str | None
     """The label of the table's money (`train --currency`), None when not given."""
+    effects: EffectsRecord | None = None
+    """What a campaign log taught about each action (`train --campaigns`); None: assumed."""
 
     def to_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -186,6 +188,8 @@ class Manifest:
         }
         if self.policy is not None:
             record["policy"] = self.policy.to_json()
+        if self.effects is not None:
+            record["effects"] = self.effects.to_json()
         return record
 
     @property
@@ -201,7 +205,7 @@ class Manifest:
     @classmethod
     def from_json(cls, data: object, source: str) -> Manifest:
         """The manifest in `data` (parsed JSON), every field checked; BundleError names the key."""
-        return _parse_manifest(_Entry(data, "", source))
+        return _parse_manifest(JsonEntry(data, "", source))
 
 
 @dataclass
@@ -235,9 +239,15 @@ def artifact_hashes(artifacts: dict[str, bytes]) -> dict[str, str]:
     return {name: hashlib.sha256(data).hexdigest() for name, data in artifacts.items()}
 
 
+def bundle_files(path: Path) -> list[Path]:
+    """Every file a bundle folder may hold: inputs no output may replace."""
+    effect_models = (effect_model_name(index) for index in range(MAX_ACTIONS + 1))
+    return [path / name for name in (*BUNDLE_FILES, *effect_models)]
+
+
 def bundle_folder(path: Path) -> FolderOutput:
     """A bundle folder as an output: it may hold nothing but a bundle's files to be replaced."""
-    return FolderOutput(path, owns=lambda name: name in BUNDLE_FILES)
+    return FolderOutput(path, owns=lambda name: name in BUNDLE_FILES or is_effect_model(name))
 
 
 def save_bundle(
@@ -271,19 +281,19 @@ def load_bundle(path: Path) -> Bundle:
     try:
         booster.load_model(bytearray(model_bytes))
     except xgb.core.XGBoostError as exc:
-        raise BundleError(str(path / CHURN_MODEL), "is not an XGBoost model", _RETRAIN) from exc
+        raise BundleError(str(path / CHURN_MODEL), "is not an XGBoost model", RETRAIN) from exc
     if booster.num_features() != len(spec.columns):
         raise BundleError(
             str(path),
             f"the churn model takes {booster.num_features()} features but bundle.json lists "
             f"{len(spec.columns)}",
-            _RETRAIN,
+            RETRAIN,
         )
     if booster.attr(FEATURE_SPEC_ATTRIBUTE) != feature_spec_text(spec):
         raise BundleError(
             str(path),
             "the feature list in bundle.json is not the one the churn model was trained with",
-            _RETRAIN,
+            RETRAIN,
         )
     return Bundle(path=path, booster=booster, manifest=manifest)
 
@@ -295,6 +305,30 @@ def feature_spec_text(spec: FeatureSpec) -> str:
 
 def churn_model_bytes(bundle: Bundle) -> bytes:
     return bytes(bundle.booster.save_raw(raw_format="ubj"))
+
+
+def effect_learner(bundle: Bundle) -> FittedLearner | None:
+    """The bundle's verified effect models (None: trained without a campaign log)."""
+    effects = bundle.manifest.effects
+    if effects is None:
+        return None
+    names = sorted(name for name in bundle.manifest.artifacts if is_effect_model(name))
+    blobs = [_verified_bytes(bundle.path, name, bundle.manifest.artifacts[name]) for name in names]
+    try:
+        return FittedLearner.from_bytes(effects.learner, blobs, len(effects.tried), effects.tried)
+    except (xgb.core.XGBoostError, ValueError) as exc:
+        raise BundleError(str(bundle.path), "the effect models cannot be read", RETRAIN) from exc
+
+
+def _check_effect_models(entry: JsonEntry, manifest: Manifest) -> None:
+    """The artifacts list effect models exactly when there are effects, as many as expected."""
+    count = sum(1 for name in manifest.artifacts if is_effect_model(name))
+    effects = manifest.effects
+    expected = 0 if effects is None else booster_count(effects.learner, effects.tried)
+    if count != expected or any(
+        effect_model_name(index) not in manifest.artifacts for index in range(expected)
+    ):
+        raise entry.problem("artifacts", f"lists {count} effect models, expected {expected}")
 
 
 def policy_record(bundle: Bundle) -> PolicyRecord:
@@ -321,16 +355,16 @@ def read_manifest(path: Path) -> Manifest:
     if not path.is_dir():
         raise BundleError(str(path), "no such model folder", "train one with `aura-sentinel train`")
     if not manifest_path.is_file():
-        raise BundleError(str(manifest_path), "is missing", _RETRAIN)
+        raise BundleError(str(manifest_path), "is missing", RETRAIN)
     try:
         data = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise BundleError(str(manifest_path), "is not valid JSON", _RETRAIN) from exc
+        raise BundleError(str(manifest_path), "is not valid JSON", RETRAIN) from exc
     if not isinstance(data, dict):
-        raise BundleError(str(manifest_path), "is not a JSON object", _RETRAIN)
+        raise BundleError(str(manifest_path), "is not a JSON object", RETRAIN)
     version = data.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise BundleError(str(manifest_path), "has no format version", _RETRAIN)
+        raise BundleError(str(manifest_path), "has no format version", RETRAIN)
     if version > FORMAT_VERSION:
         raise BundleError(
             str(manifest_path),
@@ -338,14 +372,14 @@ def read_manifest(path: Path) -> Manifest:
             "upgrade aura-sentinel",
         )
     if version < FORMAT_VERSION:
-        raise BundleError(str(manifest_path), f"has old format version {version}", _RETRAIN)
+        raise BundleError(str(manifest_path), f"has old format version {version}", RETRAIN)
     return Manifest.from_json(data, str(manifest_path))
 
 
 # ---- parsing: every field of bundle.json, checked, with its key named in the error ----------
 
 
-def _parse_manifest(entry: _Entry) -> Manifest:
+def _parse_manifest(entry: JsonEntry) -> Manifest:
     entry.integer("format_version", FORMAT_VERSION, FORMAT_VERSION)
     features = _parse_features(entry.entry("features"))
     manifest = Manifest(
@@ -362,14 +396,18 @@ def _parse_manifest(entry: _Entry) -> Manifest:
         distributions=_parse_distributions(entry, features),
         state_sources=_parse_column_map(entry.entry("column_map")),
         currency=_parse_currency(entry),
+        effects=(
+            parse_effects(entry.entry("effects"), _parse_features) if entry.has("effects") else None
+        ),
     )
+    _check_effect_models(entry, manifest)
     if manifest.policy is not None and POLICY_WEIGHTS not in manifest.artifacts:
         raise entry.problem("artifacts", f"lists no {POLICY_WEIGHTS} for the policy")
     entry.done()
     return manifest
 
 
-def _parse_leakage_warnings(entry: _Entry, features: FeatureSpec) -> tuple[LeakWarning, ...]:
+def _parse_leakage_warnings(entry: JsonEntry, features: FeatureSpec) -> tuple[LeakWarning, ...]:
     warnings = []
     for item in entry.entries("leakage_warnings"):
         warning = LeakWarning(
@@ -385,7 +423,9 @@ def _parse_leakage_warnings(entry: _Entry, features: FeatureSpec) -> tuple[LeakW
     return tuple(warnings)
 
 
-def _parse_sensitive_columns(entry: _Entry, features: FeatureSpec) -> tuple[SensitiveColumn, ...]:
+def _parse_sensitive_columns(
+    entry: JsonEntry, features: FeatureSpec
+) -> tuple[SensitiveColumn, ...]:
     columns = []
     for item in entry.entries("sensitive_columns"):
         column = SensitiveColumn(
@@ -396,23 +436,25 @@ def _parse_sensitive_columns(entry: _Entry, features: FeatureSpec) -> tuple[Sens
             rank=item.optional_integer("rank", 1, len(features.columns)),
         )
         item.done()
-        used = _shown(column.used)
+        used = shown_value(column.used)
         if column.used != (column.column in features.names):
             feature = "a feature" if column.column in features.names else "not a feature"
             raise item.problem("used", f"is {used} but '{column.column}' is {feature} of the model")
         if column.used != (column.rank is not None):
-            raise item.problem("rank", f"is {_shown(column.rank)} for a column with used {used}")
+            raise item.problem(
+                "rank", f"is {shown_value(column.rank)} for a column with used {used}"
+            )
         columns.append(column)
     return tuple(columns)
 
 
-def _parse_column_map(entry: _Entry) -> StateSources:
+def _parse_column_map(entry: JsonEntry) -> StateSources:
     columns = {role: entry.optional_text(role) for role in SOURCE_COLUMNS}
     entry.done()
     return StateSources(columns)
 
 
-def _parse_currency(entry: _Entry) -> str | None:
+def _parse_currency(entry: JsonEntry) -> str | None:
     currency = entry.optional_text("currency")
     problem = None if currency is None else currency_problem(currency)
     if problem is not None:
@@ -420,7 +462,7 @@ def _parse_currency(entry: _Entry) -> str | None:
     return currency
 
 
-def _parse_distributions(entry: _Entry, features: FeatureSpec) -> tuple[ColumnDistribution, ...]:
+def _parse_distributions(entry: JsonEntry, features: FeatureSpec) -> tuple[ColumnDistribution, ...]:
     distributions = []
     for item in entry.entries("distributions"):
         kind = item.text("kind", allowed=("number", "category"))
@@ -445,7 +487,7 @@ def _parse_distributions(entry: _Entry, features: FeatureSpec) -> tuple[ColumnDi
     return tuple(distributions)
 
 
-def _parse_roles(entry: _Entry, features: FeatureSpec) -> ColumnRoles:
+def _parse_roles(entry: JsonEntry, features: FeatureSpec) -> ColumnRoles:
     roles = ColumnRoles(
         target=entry.text("target"),
         id=entry.optional_text("id"),
@@ -463,7 +505,7 @@ def _parse_roles(entry: _Entry, features: FeatureSpec) -> ColumnRoles:
     return roles
 
 
-def _parse_features(entry: _Entry) -> FeatureSpec:
+def _parse_features(entry: JsonEntry) -> FeatureSpec:
     columns = []
     for item in entry.entries("columns", minimum=1):
         kind = item.text("kind", allowed=("number", "category"))
@@ -486,25 +528,25 @@ def _parse_features(entry: _Entry) -> FeatureSpec:
     return spec
 
 
-def _parse_training_data(entry: _Entry) -> TrainingData:
+def _parse_training_data(entry: JsonEntry) -> TrainingData:
     data = TrainingData(
         file=entry.text("file"),
-        rows=entry.integer("rows", 1, _MAX_COUNT),
-        sha256=entry.text("sha256", pattern=_SHA256),
+        rows=entry.integer("rows", 1, MAX_COUNT),
+        sha256=entry.text("sha256", pattern=SHA256),
         churn_rate=entry.number("churn_rate", 0, 1),
     )
     entry.done()
     return data
 
 
-def _parse_churn_record(entry: _Entry) -> ChurnRecord:
+def _parse_churn_record(entry: JsonEntry) -> ChurnRecord:
     candidates = []
     for item in entry.entries("candidates", minimum=1):
         candidates.append(
             Candidate(
                 depth=item.integer("depth", 1, 64),
                 learning_rate=item.number("learning_rate", 0, 1, low_open=True),
-                rounds=item.integer("rounds", 1, _MAX_COUNT),
+                rounds=item.integer("rounds", 1, MAX_COUNT),
                 roc_auc=item.number("roc_auc", 0, 1),
                 log_loss=item.number("log_loss", 0, math.inf),
                 fold_roc_auc=(),
@@ -513,17 +555,17 @@ def _parse_churn_record(entry: _Entry) -> ChurnRecord:
         item.done()
     record = ChurnRecord(
         file=entry.text("file", allowed=(CHURN_MODEL,)),
-        trees=entry.integer("trees", 1, _MAX_COUNT),
+        trees=entry.integer("trees", 1, MAX_COUNT),
         depth=entry.integer("depth", 1, 64),
         learning_rate=entry.number("learning_rate", 0, 1, low_open=True),
-        leaves=entry.integer("leaves", 1, _MAX_COUNT),
+        leaves=entry.integer("leaves", 1, MAX_COUNT),
         candidates=tuple(candidates),
     )
     entry.done()
     return record
 
 
-def _parse_metrics(entry: _Entry) -> Metrics:
+def _parse_metrics(entry: JsonEntry) -> Metrics:
     cv = entry.number_map("cv", 0, math.inf, keys=METRIC_NAMES)
     for name in ("roc_auc", "pr_auc", "accuracy", "f1", "brier", "ece"):
         if cv[name] > 1:
@@ -532,21 +574,21 @@ def _parse_metrics(entry: _Entry) -> Metrics:
     metrics = Metrics(
         cv=cv,
         cv_curves=curves,
-        folds=entry.integer("folds", 2, _MAX_COUNT),
+        folds=entry.integer("folds", 2, MAX_COUNT),
         seed=entry.integer("seed", 0, 2**32 - 1),
     )
     entry.done()
     return metrics
 
 
-def _parse_curves(entry: _Entry) -> Curves:
+def _parse_curves(entry: JsonEntry) -> Curves:
     curves = Curves(
         contacted=entry.numbers("contacted", 0, 1),
         captured=entry.numbers("captured", 0, 1),
         false_alarms=entry.numbers("false_alarms", 0, 1),
         predicted=entry.numbers("predicted", 0, 1),
         observed=entry.numbers("observed", 0, 1),
-        customers=entry.integers("customers", 0, _MAX_COUNT),
+        customers=entry.integers("customers", 0, MAX_COUNT),
     )
     entry.done()
     for group in (
@@ -561,12 +603,12 @@ def _parse_curves(entry: _Entry) -> Curves:
     return curves
 
 
-def _parse_policy(entry: _Entry) -> PolicyRecord:
+def _parse_policy(entry: JsonEntry) -> PolicyRecord:
     record = PolicyRecord(
         file=entry.text("file", allowed=(POLICY_WEIGHTS,)),
         state_columns=tuple(entry.texts("state_columns")),
         q_values=entry.text("q_values"),
-        training_customers=entry.integer("training_customers", 1, _MAX_COUNT),
+        training_customers=entry.integer("training_customers", 1, MAX_COUNT),
         settings=_parse_policy_settings(entry.entry("settings")),
         evaluation=_parse_evaluation(entry.entry("evaluation")),
         training_data=_parse_training_data(entry.entry("training_data")),
@@ -580,7 +622,7 @@ def _parse_policy(entry: _Entry) -> PolicyRecord:
     return record
 
 
-def _parse_policy_settings(entry: _Entry) -> PolicySettings:
+def _parse_policy_settings(entry: JsonEntry) -> PolicySettings:
     """The settings, checked by the retention settings' own rules, complete (no defaults)."""
     entry.check_finite()
     try:
@@ -588,18 +630,18 @@ def _parse_policy_settings(entry: _Entry) -> PolicySettings:
     except UsageError as exc:
         table = exc.problem.split(".", 1)[0]
         joined = "." if table in ("catalog", "simulator", "dqn") else ": "
-        raise BundleError(entry.source, f"{entry.key}{joined}{exc.problem}", _RETRAIN) from exc
+        raise BundleError(entry.source, f"{entry.key}{joined}{exc.problem}", RETRAIN) from exc
     entry.require_keys(settings.to_json())
     try:
         simulator_for(settings)  # the catalog and the simulator's per-action lists must agree
     except ValueError as exc:
-        raise BundleError(entry.source, f"{entry.key}: {exc}", _RETRAIN) from exc
+        raise BundleError(entry.source, f"{entry.key}: {exc}", RETRAIN) from exc
     return settings
 
 
-def _parse_evaluation(entry: _Entry) -> PolicyEvaluation:
+def _parse_evaluation(entry: JsonEntry) -> PolicyEvaluation:
     evaluation = PolicyEvaluation(
-        customers=entry.integer("customers", 1, _MAX_COUNT),
+        customers=entry.integer("customers", 1, MAX_COUNT),
         values=entry.number_map("value_per_customer", -math.inf, math.inf, keys=POLICY_LABELS),
         gain_ratio=entry.number("gain_ratio", -math.inf, math.inf),
         optimal_match=entry.number("optimal_action_match", 0, 1),
@@ -610,220 +652,33 @@ def _parse_evaluation(entry: _Entry) -> PolicyEvaluation:
     return evaluation
 
 
-def _parse_libraries(entry: _Entry) -> dict[str, str]:
+def _parse_libraries(entry: JsonEntry) -> dict[str, str]:
     libraries = {name: entry.text(name) for name in ("aura-sentinel", *_LIBRARIES)}
     entry.done()
     return libraries
 
 
-def _parse_artifacts(entry: _Entry) -> dict[str, str]:
+def _parse_artifacts(entry: JsonEntry) -> dict[str, str]:
     artifacts = entry.entry("artifacts")
     hashes = {}
     for name in artifacts.data:
-        if name not in (CHURN_MODEL, POLICY_WEIGHTS):
+        if name not in (CHURN_MODEL, POLICY_WEIGHTS) and not is_effect_model(name):
             raise artifacts.problem(name, "is not a file of a bundle")
-        hashes[name] = artifacts.text(name, pattern=_SHA256)
+        hashes[name] = artifacts.text(name, pattern=SHA256)
     if CHURN_MODEL not in hashes:
         raise artifacts.problem(CHURN_MODEL, "is missing")
     return hashes
 
 
-class _Entry:
-    """One JSON object of bundle.json, read key by key: a wrong or missing value, or a key the
-    format does not have, is a BundleError naming its full key (e.g. `policy.settings.dqn`)."""
-
-    def __init__(self, data: object, key: str, source: str) -> None:
-        self.key = key
-        self.source = source
-        if not isinstance(data, dict):
-            raise self._error(f"{key} is {_shown(data)}, not an object")
-        self.data: dict[str, Any] = data
-        self._read: set[str] = set()
-
-    def problem(self, name: str, problem: str) -> BundleError:
-        return self._error(f"{self._path(name)} {problem}")
-
-    def has(self, name: str) -> bool:
-        return name in self.data
-
-    def done(self) -> None:
-        """Refuse keys that were not read: the format has no such field."""
-        unknown = sorted(set(self.data) - self._read)
-        if unknown:
-            raise self._error(f"{self._path(unknown[0])} is not a field of bundle.json")
-
-    def entry(self, name: str) -> _Entry:
-        return _Entry(self._value(name), self._path(name), self.source)
-
-    def entries(self, name: str, minimum: int = 0) -> list[_Entry]:
-        items = self._list(name, minimum)
-        return [
-            _Entry(item, f"{self._path(name)}[{index}]", self.source)
-            for index, item in enumerate(items)
-        ]
-
-    def text(
-        self, name: str, allowed: tuple[str, ...] = (), pattern: re.Pattern[str] | None = None
-    ) -> str:
-        value = self._value(name)
-        if not isinstance(value, str) or not value:
-            raise self.problem(name, f"is {_shown(value)}, not a text")
-        if allowed and value not in allowed:
-            raise self.problem(name, f"is {_shown(value)}, allowed {', '.join(allowed)}")
-        if pattern is not None and not pattern.fullmatch(value):
-            raise self.problem(name, f"is {_shown(value)}, not a SHA-256 in hex")
-        return value
-
-    def optional_text(self, name: str) -> str | None:
-        return None if self._value(name) is None else self.text(name)
-
-    def boolean(self, name: str) -> bool:
-        value = self._value(name)
-        if not isinstance(value, bool):
-            raise self.problem(name, f"is {_shown(value)}, not true or false")
-        return value
-
-    def optional_integer(self, name: str, low: int, high: int) -> int | None:
-        return None if self._value(name) is None else self.integer(name, low, high)
-
-    def texts(self, name: str) -> list[str]:
-        items = self._list(name)
-        for index, item in enumerate(items):
-            if not isinstance(item, str):
-                raise self.problem(f"{name}[{index}]", f"is {_shown(item)}, not a text")
-        return [str(item) for item in items]
-
-    def integer(self, name: str, low: int, high: int) -> int:
-        return self._whole(self._value(name), name, low, high)
-
-    def integers(self, name: str, low: int, high: int) -> list[int]:
-        items = self._list(name)
-        return [self._whole(item, f"{name}[{i}]", low, high) for i, item in enumerate(items)]
-
-    def number(self, name: str, low: float, high: float, low_open: bool = False) -> float:
-        return self._number(self._value(name), name, low, high, low_open)
-
-    def numbers(self, name: str, low: float, high: float) -> list[float]:
-        items = self._list(name)
-        return [self._number(item, f"{name}[{i}]", low, high) for i, item in enumerate(items)]
-
-    def number_map(
-        self, name: str, low: float, high: float, keys: Collection[str]
-    ) -> dict[str, float]:
-        inner = self.entry(name)
-        for key in keys:
-            if key not in inner.data:
-                raise inner.problem(key, "is missing")
-        values = {key: inner.number(key, low, high) for key in keys}
-        inner.done()
-        return values
-
-    def check_finite(self) -> None:
-        """Refuse NaN and infinity anywhere inside this object (JSON `NaN` literals)."""
-        found = _non_finite(self.data, self.key)
-        if found is not None:
-            raise self._error(f"{found[0]} is {_shown(found[1])}, not a finite number")
-
-    def require_keys(self, complete: dict[str, Any]) -> None:
-        """Refuse an object lacking any key of `complete`: a default must never stand in."""
-        for path, _ in _leaves(complete, self.key):
-            node: Any = self.data
-            for part in path[len(self.key) + 1 :].split("."):
-                if not isinstance(node, dict) or part not in node:
-                    raise self._error(f"{path} is missing")
-                node = node[part]
-
-    def _value(self, name: str) -> Any:
-        if name not in self.data:
-            raise self.problem(name, "is missing")
-        self._read.add(name)
-        return self.data[name]
-
-    def _list(self, name: str, minimum: int = 0) -> list[Any]:
-        value = self._value(name)
-        if not isinstance(value, list):
-            raise self.problem(name, f"is {_shown(value)}, not a list")
-        if len(value) < minimum:
-            raise self.problem(name, "is an empty list")
-        return value
-
-    def _whole(self, value: object, name: str, low: int, high: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.problem(name, f"is {_shown(value)}, not a whole number")
-        if not low <= value <= high:
-            raise self.problem(name, f"is {value}, allowed {_range(low, high)}")
-        return value
-
-    def _number(
-        self, value: object, name: str, low: float, high: float, low_open: bool = False
-    ) -> float:
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise self.problem(name, f"is {_shown(value)}, not a number")
-        if not math.isfinite(value):
-            raise self.problem(name, f"is {_shown(value)}, not a finite number")
-        if not (low < value if low_open else low <= value) or value > high:
-            raise self.problem(name, f"is {value}, allowed {_range(low, high, low_open)}")
-        return float(value)
-
-    def _path(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def _error(self, problem: str) -> BundleError:
-        return BundleError(self.source, problem, _RETRAIN)
-
-
-def _range(low: float, high: float, low_open: bool = False) -> str:
-    if low_open:
-        return f"above {low:g} up to {high:g}"
-    if high == math.inf:
-        return f"{low:g} or more"
-    return f"{low:g}-{high:g}"
-
-
-def _leaves(data: object, path: str) -> list[tuple[str, object]]:
-    """(dotted key, value) of every value that is not an object, in document order."""
-    if not isinstance(data, dict):
-        return [(path, data)]
-    found: list[tuple[str, object]] = []
-    for key, value in data.items():
-        found += _leaves(value, f"{path}.{key}" if path else str(key))
-    return found
-
-
-def _non_finite(data: object, path: str) -> tuple[str, float] | None:
-    """The key and value of the first NaN or infinity inside `data`, or None."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return path, data
-    items = (
-        data.items()
-        if isinstance(data, dict)
-        else enumerate(data)
-        if isinstance(data, list)
-        else ()
-    )
-    for key, value in items:
-        found = _non_finite(value, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
-        if found is not None:
-            return found
-    return None
-
-
-def _shown(value: object) -> str:
-    """A value as JSON, short (a hand-edited file may hold anything)."""
-    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
-    text = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(text, text)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _verified_bytes(folder: Path, name: str, expected_sha256: str) -> bytes:
     artifact = folder / name
     if not artifact.is_file():
-        raise BundleError(str(artifact), "is missing", _RETRAIN)
+        raise BundleError(str(artifact), "is missing", RETRAIN)
     content = artifact.read_bytes()
     if hashlib.sha256(content).hexdigest() != expected_sha256:
         raise BundleError(
             str(artifact),
             "does not match the SHA-256 recorded in bundle.json (changed or damaged)",
-            _RETRAIN,
+            RETRAIN,
         )
     return content

@@ -178,11 +178,38 @@ def train(
             show_default=False,
         ),
     ] = None,
+    campaigns: Annotated[
+        Path | None,
+        typer.Option(
+            "--campaigns",
+            help="Campaign log (one row per customer decision: attributes, action, outcome) to "
+            "learn each action's effect from. May be DATA itself: the churn model then learns "
+            "from its no-action rows. Without it, the effects are assumed.",
+            show_default=False,
+        ),
+    ] = None,
+    action_column: Annotated[
+        str,
+        typer.Option(
+            "--action-column",
+            help="The log's action column: catalog names (any case) or ids 0..A-1.",
+        ),
+    ] = "action",
+    propensity_column: Annotated[
+        str | None,
+        typer.Option(
+            "--propensity-column",
+            help="The log's column with the probability of each logged action. Default: "
+            "propensity, if present; else the probabilities are estimated.",
+            show_default=False,
+        ),
+    ] = None,
     threads: ThreadsOption = None,
 ) -> None:
     """Learn the churn model and the retention policy, and write the model bundle."""
     thread_count = _threads(threads)  # before Polars is imported
     from aura_sentinel import render
+    from aura_sentinel.effects.log import DEFAULT_PROPENSITY_COLUMN, LogColumns
     from aura_sentinel.retention.config import load_policy_file
     from aura_sentinel.shipped import default_data
     from aura_sentinel.training import TrainOptions
@@ -204,6 +231,12 @@ def train(
         currency=currency,
         threads=thread_count,
         policy_config=policy_config,
+        campaigns=campaigns,
+        log_columns=LogColumns(
+            action=action_column,
+            propensity=propensity_column or DEFAULT_PROPENSITY_COLUMN,
+            propensity_required=propensity_column is not None,
+        ),
     )
     with render.progress_bar(console, "Training", "train") as progress:
         summary = run_training(data_path, models, options, progress)
@@ -398,6 +431,14 @@ def demo_data(
             "--out", help="Output file; .csv, .parquet or .xls (BIFF, at most 65,535 rows)."
         ),
     ] = Path("demo_customers.csv"),
+    campaigns: Annotated[
+        bool,
+        typer.Option(
+            "--campaigns",
+            help="Write a campaign log instead (actions with known effects, one-month outcomes) "
+            "and its truth beside it as <stem>.truth<suffix>.",
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic customer table in the Telco schema (for demos and benchmarks)."""
     import time
@@ -411,6 +452,9 @@ def demo_data(
         )
     if seed < 0:
         raise UsageError("--seed", f"{seed} is negative", "give a seed of 0 or more")
+    if campaigns:
+        _write_campaign_log(rows, seed, out)
+        return
     check_table_output(out, rows)
     started = time.perf_counter()
     table = generate_customers(rows, seed)
@@ -419,6 +463,30 @@ def demo_data(
     Console().print(
         f"Wrote {rows:,} synthetic customers (seed {seed}, churn rate {churn_rate:.1%}) "
         f"to [bold]{escape(str(out))}[/] in {time.perf_counter() - started:.1f} s.",
+        soft_wrap=True,
+    )
+
+
+def _write_campaign_log(rows: int, seed: int, out: Path) -> None:
+    """`demo-data --campaigns`: the log to `out`, its truth beside it, both or neither."""
+    import time
+
+    from aura_sentinel.demo_campaigns import generate_campaign_log, truth_path
+    from aura_sentinel.io import check_table_output, write_tables
+
+    truth_out = truth_path(out)
+    check_table_output(out, rows)
+    check_table_output(truth_out, rows)
+    started = time.perf_counter()
+    log, truth = generate_campaign_log(rows, seed)
+    write_tables({out: log, truth_out: truth})
+    churn_rate = (log.get_column("Churn") == "Yes").sum() / rows
+    Console().print(
+        f"Wrote a campaign log of {rows:,} synthetic customers (seed {seed}, churn rate "
+        f"{churn_rate:.1%} within one month) to [bold]{escape(str(out))}[/] and its true churn "
+        f"probabilities to [bold]{escape(str(truth_out))}[/] in "
+        f"{time.perf_counter() - started:.1f} s. The log's horizon is one month: train on it "
+        "with campaign_horizon_months = 1 in the \\[simulator] table of --policy-config.",
         soft_wrap=True,
     )
 

@@ -404,14 +404,25 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".xls")
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:
     """Write a frame atomically as CSV, Parquet or BIFF .xls, chosen by the file's suffix."""
-    check_table_output(path, frame.height)
-    suffix = path.suffix.lower()
+    write_tables({path: frame})
+
+
+def write_tables(tables: dict[Path, pl.DataFrame]) -> None:
+    """Write several frames as `write_table` does, replaced together: all of them or none."""
+    for path, frame in tables.items():
+        check_table_output(path, frame.height)
+    with replaced_together((), list(tables)) as staged:
+        for path, frame in tables.items():
+            _write_frame(frame, path.suffix.lower(), staged[path])
+
+
+def _write_frame(frame: pl.DataFrame, suffix: str, target: Path) -> None:
     if suffix == ".parquet":
-        atomic_write(path, lambda target: frame.write_parquet(target, statistics=False))
+        frame.write_parquet(target, statistics=False)
     elif suffix == ".xls":
-        atomic_write(path, lambda target: _write_xls(frame, target))
+        _write_xls(frame, target)
     else:
-        atomic_write(path, lambda target: frame.write_csv(target))
+        frame.write_csv(target)
 
 
 _XLS_MAX_ROWS = 65_535  # a BIFF8 sheet holds 65,536 rows, one of them the header

@@ -30,10 +30,10 @@ import xgboost as xgb
 
 from aura_sentinel.budget import allocate
 from aura_sentinel.bundle import (
-    BUNDLE_FILES,
     MANIFEST,
     POLICY_WEIGHTS,
     Bundle,
+    bundle_files,
     load_bundle,
     policy_record,
     policy_weights,
@@ -475,7 +475,7 @@ def score_file(
     started = time.perf_counter()
     stream, output = (None, output) if isinstance(output, Path) else (output, STDOUT)
     _check_options(output if stream is None else None, batch_rows, budget, settings)
-    reads = [data, *(models / name for name in BUNDLE_FILES)]
+    reads = [data, *bundle_files(models)]
     check_outputs(reads, [output, record_path(output)] if stream is None else [])
     model = ScoringModel.load(models, settings.threads)
     source = str(data)

@@ -24,12 +24,20 @@ from rich.table import Table
 from aura_sentinel.churn import Progress as ProgressCallback
 from aura_sentinel.drift import PSI_WARNING, STATE_PREFIX, drifted
 from aura_sentinel.pipeline import ScoreSummary
+from aura_sentinel.report.effects import (
+    SUMMARY_HEADERS,
+    comparison_sentences,
+    source_sentences,
+    summary_effect_rows,
+)
+from aura_sentinel.report.settings import ASSUMED_EFFECTS
 from aura_sentinel.results import STDOUT
 from aura_sentinel.retention.evaluation import POLICY_LABELS, PolicyEvaluation
 from aura_sentinel.retention.state import SERVICE_ROLES, StateAssumptions
 from aura_sentinel.units import with_unit
 
 if TYPE_CHECKING:  # training imports torch, which `score` loads off the main thread
+    from aura_sentinel.effects.record import EffectsRecord
     from aura_sentinel.training import ChurnSummary, TrainSummary
 
 METRIC_READINGS = {
@@ -132,6 +140,16 @@ def train_summary(console: Console, summary: TrainSummary) -> None:
         _policy_summary(
             console, summary.policy, summary.policy_training_customers, summary.money_unit
         )
+        if summary.effects is None:
+            console.print(f"[yellow]note:[/] {escape(ASSUMED_EFFECTS)}", soft_wrap=True)
+        else:
+            console.print(
+                "[yellow]note:[/] the DQN still plans on the simulator's assumed effects; the "
+                "effects learned from the campaign log (below) are evaluated off-line.",
+                soft_wrap=True,
+            )
+    if summary.effects is not None:
+        _effects_summary(console, summary.effects, summary.money_unit)
     console.print(
         f"Model bundle written to [bold]{_shown(summary.models)}[/] in {summary.seconds:.1f} s.",
         soft_wrap=True,
@@ -238,6 +256,27 @@ def _policy_summary(
         f"[bold]{evaluation.gain_ratio:.3f}[/]; "
         f"DQN picks the optimal action for {evaluation.optimal_match:.1%} of customers."
     )
+
+
+def _effects_summary(console: Console, effects: EffectsRecord, unit: str) -> None:
+    """Where the learned effects come from, one table of each action's average effect, and
+    the off-policy verdicts: the same sentences as the report's section."""
+    names = effects.action_names
+    for sentence in source_sentences(effects, names):
+        if sentence.startswith("Warning: "):
+            sentence = f"[bold yellow]warning:[/] {escape(sentence.removeprefix('Warning: '))}"
+        else:
+            sentence = escape(sentence)
+        console.print(sentence, soft_wrap=True)
+    table = Table(title="Action effects against no action (AIPW, 95% intervals)")
+    words = (SUMMARY_HEADERS[0], SUMMARY_HEADERS[-1])
+    for header in SUMMARY_HEADERS:
+        table.add_column(header, justify="left" if header in words else "right")
+    for row in summary_effect_rows(effects, names):
+        table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
+    for sentence in comparison_sentences(effects, unit):
+        console.print(escape(sentence), soft_wrap=True)
 
 
 # Files smaller than this score in about a second: no progress bar for them.

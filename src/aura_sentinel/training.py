@@ -8,12 +8,14 @@ like the customers it will score), and examined exactly on held-out customers.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import xgboost as xgb
 
 from aura_sentinel.bundle import (
     CHURN_MODEL,
@@ -41,18 +43,24 @@ from aura_sentinel.churn import (
 )
 from aura_sentinel.curves import performance_curves
 from aura_sentinel.drift import fit_distributions, with_state
+from aura_sentinel.effects.inference import tried_actions
+from aura_sentinel.effects.learn import LearnedEffects, LogContext, learn_effects
+from aura_sentinel.effects.log import CampaignLog, LogColumns, read_campaign_log
+from aura_sentinel.effects.models import effect_model_artifacts
+from aura_sentinel.effects.record import EffectsRecord, LogFingerprint
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.features import FeatureSpec, fit_feature_spec
 from aura_sentinel.io import read_customers, sha256_file
 from aura_sentinel.leakage import LeakWarning, contribution_shares, leak_warnings
 from aura_sentinel.outputs import check_outputs
 from aura_sentinel.results import named_like_result
-from aura_sentinel.retention.config import PolicySettings
-from aura_sentinel.retention.evaluation import PolicyEvaluation
+from aura_sentinel.retention.config import PolicySettings, simulator_for
+from aura_sentinel.retention.evaluation import RISK_RULE_HIGH, RISK_RULE_MEDIUM, PolicyEvaluation
 from aura_sentinel.retention.policy import customer_states, train_policy
 from aura_sentinel.retention.state import (
     StateAssumptions,
     StateSources,
+    build_state,
     check_state_columns,
     resolve_state_sources,
     state_assumptions,
@@ -83,6 +91,10 @@ class TrainOptions:
     """Threads to use (--threads); the bundle's bytes are the same for any number."""
     policy_config: Path | None = None
     """The policy config file the settings came from: an input the bundle may not replace."""
+    campaigns: Path | None = None
+    """A campaign log to learn the actions' effects from (--campaigns); None: effects assumed."""
+    log_columns: LogColumns = field(default_factory=LogColumns)
+    """The log's action and propensity columns (--action-column, --propensity-column)."""
 
 
 @dataclass
@@ -110,6 +122,8 @@ class TrainSummary:
     state: StateAssumptions | None = None
     """What the policy's state was read from, and what it assumed (None: no policy trained)."""
     money_unit: str = ""
+    effects: EffectsRecord | None = None
+    """What the campaign log taught about each action (None: effects assumed)."""
 
 
 def train(
@@ -129,15 +143,31 @@ def train(
         raise UsageError("--currency", f"{options.currency!r} {problem}", "give a label like EUR")
     check_threads(options.threads)
     source = str(data)
-    reads = [data] if options.policy_config is None else [data, options.policy_config]
+    reads = [data, *(path for path in (options.policy_config, options.campaigns) if path)]
     check_outputs(reads, folder=bundle_folder(models))  # refused now, not after training
-    report(0.0, f"reading {data.name}")
-    frame = read_customers(data)
+    log = None
+    notes = []
+    if options.campaigns is not None:
+        report(0.0, f"reading {options.campaigns.name}")
+        log = read_campaign_log(
+            options.campaigns,
+            options.policy_settings.catalog,
+            options.log_columns,
+            _log_roles(options, models, str(options.campaigns)),
+        )
+        tried_actions(log.actions, options.policy_settings.catalog.size, log.source)  # now
+    if log is not None and _same_file(data, log.path):
+        frame = log.no_action_rows().table.customers
+        notes.append(f"the churn model learned from the log's {frame.height:,} rows with no action")
+    else:
+        report(0.0, f"reading {data.name}")
+        frame = read_customers(data)
     sources = resolve_state_sources(frame.columns, options.columns, source)
     if options.policy:
         check_state_columns(frame, sources, source)
 
-    churn_share = 0.4 if options.policy else 1.0
+    churn_share = (0.4 if options.policy else 1.0) * (0.5 if log else 1.0)
+    effects_share = 0.0 if log is None else churn_share
     probability: npt.NDArray[np.floating[Any]]
     if options.churn:
         roles = resolve_roles(
@@ -164,10 +194,24 @@ def train(
         probability = predict_probability(
             existing.booster, spec.matrix(table.customers, source), spec.xgboost_types
         )
-        record = replace(existing.manifest, policy=None)  # the churn record, kept as it is
+        # the churn record, kept as it is; effects are learned anew or not at all
+        record = replace(existing.manifest, policy=None, effects=None)
         churn = None
 
     artifacts = {CHURN_MODEL: model}
+    effects = None
+    if log is not None:
+        learned = _learn_effects(
+            log,
+            model,
+            spec,
+            sources,
+            options,
+            lambda done, message: report(churn_share + effects_share * done, message),
+        )
+        effects = learned.record
+        artifacts |= effect_model_artifacts(learned.learner)
+        record = replace(record, effects=effects)
     evaluation = None
     training_customers = 0
     if options.policy:
@@ -178,7 +222,10 @@ def train(
                 state,
                 settings,
                 options.seed,
-                lambda done, message: report(churn_share + (1 - churn_share) * done, message),
+                lambda done, message: report(
+                    churn_share + effects_share + (1 - churn_share - effects_share) * done,
+                    message,
+                ),
             )
         artifacts[POLICY_WEIGHTS] = trained.weights()
         record = replace(
@@ -210,13 +257,86 @@ def train(
         churn=churn,
         policy=evaluation,
         policy_training_customers=training_customers,
-        notes=table.notes,
+        notes=notes + table.notes + (log.notes if log else []),
         state=None
         if evaluation is None
         else state_assumptions(
             sources, options.policy_settings.simulator.response_prior, given=options.columns
         ),
         money_unit=manifest.money_unit,
+        effects=effects,
+    )
+
+
+def _log_roles(
+    options: TrainOptions, models: Path, source: str
+) -> Callable[[list[str]], ColumnRoles]:
+    """The log's outcome, id and left-out columns: the churn model's when it is reused
+    (--policy-only), else those given, read on the log's own columns."""
+    if not options.churn:
+        roles = load_bundle(models).roles
+        return lambda names: roles
+
+    def resolved(names: list[str]) -> ColumnRoles:
+        excluded = tuple(name for name in options.excluded if name in names)
+        return resolve_roles(names, source, options.target, options.identifier, excluded)
+
+    return resolved
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return first.samefile(second)
+    except OSError:
+        return False
+
+
+def _learn_effects(
+    log: CampaignLog,
+    model: bytes,
+    spec: FeatureSpec,
+    sources: StateSources,
+    options: TrainOptions,
+    progress: Progress,
+) -> LearnedEffects:
+    """Learn the effects from the log, with the churn model's view of its customers."""
+    settings = options.policy_settings
+    customers = log.table.customers
+    check_state_columns(customers, sources, log.source)
+    churn_probability = None
+    if set(spec.names) <= set(customers.columns):
+        booster = xgb.Booster()
+        booster.load_model(bytearray(model))
+        predict_with_threads(booster, options.threads)
+        matrix = spec.matrix(customers, log.source)
+        churn_probability = predict_probability(booster, matrix, spec.xgboost_types).astype(
+            np.float64
+        )
+    state = build_state(
+        customers,
+        np.zeros(log.rows) if churn_probability is None else churn_probability,
+        settings.simulator.response_prior,
+        sources,
+    )
+    present = sources.within(customers.columns)
+    context = LogContext(
+        state=state,
+        churn_probability=churn_probability,
+        segmented=tuple(role for role in ("contract", "tenure") if present.column(role)),
+        risk_thresholds=(RISK_RULE_MEDIUM, RISK_RULE_HIGH),
+    )
+    simulator = simulator_for(settings)
+    horizon = settings.simulator.campaign_horizon
+    return learn_effects(
+        log,
+        LogFingerprint(file=log.path.name, rows=log.rows, sha256=sha256_file(log.path)),
+        simulator,
+        context,
+        horizon,
+        options.folds,
+        options.seed,
+        options.threads,
+        progress,
     )
 
 

@@ -325,6 +325,75 @@ class WorkerMemory:
                     self.peaks[pid] = max(self.peaks.get(pid, 0.0), megabytes)
 
 
+def bench_effects(workdir: Path) -> list[Result]:
+    """`train --campaigns` on a 50,000-row synthetic log with known effects: its cost over the
+    churn model alone, and the plan's quality on a fresh log, valued under the true effects."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import numpy as np
+    from test_effects_quality import LOG_ROWS, fresh_customers, spearman
+
+    from aura_sentinel.demo import generate_customers
+    from aura_sentinel.demo_campaigns import generate_campaign_log
+    from aura_sentinel.effects.planning import treat_the_riskiest
+
+    generate_campaign_log(LOG_ROWS, seed=1)[0].write_parquet(workdir / "log.parquet")
+    generate_customers(7_043, seed=3).write_parquet(workdir / "customers.parquet")
+    (workdir / "horizon.toml").write_text("[simulator]\ncampaign_horizon_months = 1\n")
+    common = ["train", str(workdir / "customers.parquet"), "--skip-policy", "--threads", "2"]
+    churn_only = best_seconds(cli(*common, "--models", str(workdir / "m0")), repeats=1)
+    with_log = best_seconds(
+        cli(
+            *common,
+            "--campaigns", str(workdir / "log.parquet"),
+            "--policy-config", str(workdir / "horizon.toml"),
+            "--models", str(workdir / "m1"),
+        ),
+        repeats=1,
+    )  # fmt: skip
+    fresh = fresh_customers(workdir / "m1")
+    values, plan = fresh["true_values"], fresh["plan"]
+    rows = np.arange(plan.size)
+
+    def gain(policy: np.ndarray) -> float:
+        return float(np.mean(values[rows, policy] - values[:, 0]))
+
+    oracle = float(np.mean(values.max(axis=1) - values[:, 0]))
+    singles = {action: gain(np.full(plan.size, action)) for action in range(1, 6)}
+    best = max(singles, key=lambda action: singles[action])
+    riskiest = gain(treat_the_riskiest(fresh["risk"], int(np.sum(plan != 0)), best))
+    truth, estimated = fresh["true_churn"], fresh["estimated"]
+    correlations = [
+        spearman(estimated[:, a] - estimated[:, 0], truth[:, a] - truth[:, 0]) for a in range(1, 6)
+    ]
+    shown = ", ".join(f"{value:.2f}" for value in correlations)
+    return [
+        Result(
+            "train --campaigns 50,000-row log (--skip-policy), over the churn model alone",
+            f"{with_log:.1f} s vs {churn_only:.1f} s",
+            "",
+            True,
+        ),
+        Result(
+            "per-customer effects vs truth, Spearman by action 1-5",
+            shown,
+            ">= 0.6 (1pp+)",
+            min(correlations[2:]) >= 0.6,
+        ),
+        Result(
+            "recommended one-month gain / one-step oracle (fresh 20,000 customers)",
+            f"{gain(plan) / oracle:.2f} ({gain(plan):.2f} of {oracle:.2f})",
+            ">= 0.8",
+            gain(plan) >= 0.8 * oracle,
+        ),
+        Result(
+            "recommended gain vs treat the riskiest / best single action",
+            f"{gain(plan):.2f} vs {riskiest:.2f} / {singles[best]:.2f}",
+            "above both",
+            gain(plan) > max(riskiest, singles[best]),
+        ),
+    ]
+
+
 def main() -> None:
     console = Console(width=120)
     with tempfile.TemporaryDirectory() as folder:
@@ -333,7 +402,7 @@ def main() -> None:
         results = [
             Result("python -c 'import torch, xgboost, polars'", f"{import_seconds:.2f} s", "", True)
         ]
-        chosen = set(sys.argv[1:]) or {"score", "train", "demo", "ray"}  # `nox -s bench -- score`
+        chosen = set(sys.argv[1:]) or {"score", "train", "demo", "ray", "effects"}
         if "score" in chosen:
             results += bench_score_shipped(import_seconds)
             results += bench_score_large(workdir)
@@ -343,6 +412,8 @@ def main() -> None:
             results += bench_demo_data(workdir)
         if "ray" in chosen:
             results += bench_ray(workdir)
+        if "effects" in chosen:
+            results += bench_effects(workdir)
     table = Table(title="aura-sentinel benchmarks (best of repeats, fresh processes)")
     for header in ("benchmark", "measured", "goal", "met"):
         table.add_column(header)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from aura_sentinel.bundle import BUNDLE_FILES
+from aura_sentinel.bundle import bundle_files
 from aura_sentinel.errors import UsageError
 from aura_sentinel.io import atomic_write
 from aura_sentinel.outputs import check_outputs
@@ -57,7 +57,7 @@ def make_report(results: Path, models: Path, html: Path) -> tuple[Report, list[S
             str(results), "is a folder without results", "give the results file `score` wrote"
         )
     results_files = sorted(results.glob("*.parquet")) if results.is_dir() else [results]
-    reads = [*results_files, record_path(results), *(models / name for name in BUNDLE_FILES)]
+    reads = [*results_files, record_path(results), *bundle_files(models)]
     check_outputs(reads, [html])
     report = build_report(results, models)
     sections = report_sections(report)

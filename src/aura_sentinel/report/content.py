@@ -18,6 +18,7 @@ import polars as pl
 from aura_sentinel.bundle import MANIFEST, Bundle, Manifest, load_bundle, policy_weights
 from aura_sentinel.curves import Curves, performance_curves
 from aura_sentinel.drift import ColumnDistribution
+from aura_sentinel.effects.record import EffectsRecord
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.io import damaged_file, json_layout, sha256_file, sniff_format
 from aura_sentinel.leakage import LeakWarning
@@ -147,6 +148,8 @@ class Report:
     """(column, population stability index), largest first; None when the run record has none."""
     out_of_range: dict[str, int] = field(default_factory=dict)
     """Customers outside the training range, per state field."""
+    effects: EffectsRecord | None = None
+    """The effects learned from a campaign log (None: the actions' effects are assumed)."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -200,6 +203,7 @@ def build_report(results: Path, models: Path) -> Report:
         defaulted=tuple(manifest.state_sources.defaulted),
         drift=None if record is None else _drift(record),
         out_of_range={} if record is None else dict(record.out_of_range),
+        effects=manifest.effects,
         notes=notes,
     )
 

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 
 from aura_sentinel.curves import Curves
 from aura_sentinel.report.content import DRIFT_ALARM, TOP_SHARES, Report
+from aura_sentinel.report.effects import TITLE as EFFECTS_TITLE
+from aura_sentinel.report.effects import effects_view
 from aura_sentinel.report.settings import (
     ASSUMED_EFFECTS,
+    PLANNED_ON_ASSUMED_EFFECTS,
     STATE_FIELDS,
     dqn_settings,
     simulator_settings,
@@ -44,7 +47,10 @@ class Section:
 
 
 def report_sections(report: Report) -> list[Section]:
-    sections = [_answer(report), _why(report), _policy(report), _model(report)]
+    sections = [_answer(report), _why(report), _policy(report)]
+    if report.effects is not None:
+        sections.append(_effects(report))
+    sections.append(_model(report))
     if report.outcomes is not None:
         sections.append(_outcomes(report))
     sections += [_checks(report), _versions(report)]
@@ -150,8 +156,13 @@ def _assumption_sentences(report: Report) -> list[str]:
             f"Assumed: {_field_names(report.defaulted)} came from default values, not from "
             "the table (see the data checks)."
         )
-    sentences.append(ASSUMED_EFFECTS)
+    sentences.append(_effects_assumption(report))
     return sentences
+
+
+def _effects_assumption(report: Report) -> str:
+    """What the plan's effects rest on: assumed, or assumed while learned ones are evaluated."""
+    return ASSUMED_EFFECTS if report.effects is None else PLANNED_ON_ASSUMED_EFFECTS
 
 
 def _risk_levels(report: Report) -> TableView:
@@ -290,7 +301,7 @@ def _policy(report: Report) -> Section:
         f"action for {evaluation.optimal_match:.1%} of customers.",
         "These are expected values under the simulator's stated assumptions (below), not "
         "observed results; check them against real retention outcomes when you have them. "
-        + ASSUMED_EFFECTS,
+        + _effects_assumption(report),
     ]
     rows = [
         [POLICY_LABELS.get(name, name), f"{value - base:+,.2f}", _money(value)]
@@ -336,6 +347,15 @@ def _policy(report: Report) -> Section:
             _table("DQN training settings", ["setting", "value"], dqn_settings(quality.dqn))
         )
     section.charts = ["policies"]
+    return section
+
+
+def _effects(report: Report) -> Section:
+    """What the campaign log showed: effects by action and segment, and the plans off-line."""
+    assert report.effects is not None
+    view = effects_view(report.effects, report.money_unit)
+    section = Section("effects", EFFECTS_TITLE, lead=view.lead)
+    section.tables = [_table(table.caption, table.headers, table.rows) for table in view.tables]
     return section
 
 

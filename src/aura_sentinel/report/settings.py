@@ -20,9 +20,15 @@ from aura_sentinel.retention.state import (
 
 ASSUMED_EFFECTS = (
     "The actions' effects on churn are assumed: they are stated settings of the simulator, "
-    "not learned from data."
+    "not learned from data (`train --campaigns LOG` learns them from a campaign log)."
 )
 """Said wherever the report shows what the actions do or what the plan brings."""
+PLANNED_ON_ASSUMED_EFFECTS = (
+    "The effects the plan rests on are still assumed: the DQN plans on the simulator's stated "
+    "effects, while the effects learned from the campaign log are evaluated off-line (see "
+    'the section "What your campaigns show").'
+)
+"""Said instead of ASSUMED_EFFECTS when the bundle holds effects learned from a campaign log."""
 
 Format = Callable[[Any], str]
 
@@ -55,6 +61,10 @@ SIMULATOR_SETTINGS: dict[str, tuple[str, Format]] = {
     "discount": ("monthly discount factor for future profit", _discount),
     "margin": ("share of the monthly charge that is profit", _percent),
     "churn_horizon_months": ("the churn probability is read as leaving within", _months),
+    "campaign_horizon_months": (
+        "a campaign log's outcome is churn within",
+        lambda value: _months(value) if value else "the churn horizon",
+    ),
     "response_prior": ("response rate assumed when the table has none", _percent),
     "max_responsiveness": ("largest boost of an effect for a responsive customer", _times),
     "engagement_weight": (

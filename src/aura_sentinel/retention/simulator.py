@@ -8,11 +8,13 @@ is h = 1 - (1 - p) ** (1 / horizon). An action removes a share e of the hazard, 
     e = effect[a] x responsiveness x contract x new-customer x price (discount actions only)
         x fatigue ** recent_interventions x recency[months since last contact]
 
-(each action's effect and discount flag are read from its record in the catalog, `Action`),
-and, once a customer has had `backlash_after` recent contacts, any further contact backfires:
-h' = h (1 + backlash). The controllable part of the state, recent interventions (0..max) and
-months since the last contact (0..3, read from days / 30), is small and discrete and moves
-deterministically with the action, so the exact optimum is computable (see `oracle.py`).
+(each action's effect and discount flag are read from its record in the catalog, `Action`;
+effects learned from a campaign log can replace everything but fatigue and recency, see
+`effects/calibration.py`), and, once a customer has had `backlash_after` recent contacts, any
+further contact backfires: h' = h (1 + backlash). The controllable part of the state, recent
+interventions (0..max) and months since the last contact (0..3, read from days / 30), is small
+and discrete and moves deterministically with the action, so the exact optimum is computable
+(see `oracle.py`).
 
 Everything is vectorised over customers with numpy: arrays are customers x states x actions.
 """
@@ -56,6 +58,9 @@ class SimulatorSettings:
     DQN's values are scaled by it, in float32)."""
     churn_horizon_months: float = field(default=12.0, metadata=allowed(1, 120))
     """The churn probability is read as the chance of leaving within this many months."""
+    campaign_horizon_months: float = field(default=0.0, metadata=allowed(0, 120))
+    """The campaign log's outcome window in months: a logged customer counts as churned when
+    they left within it. 0 means the churn horizon (see `campaign_horizon`)."""
     response_prior: float = field(default=0.3, metadata=allowed(0, 1, low_open=True))
     """Response rate assumed when the table has no `response_rate` column."""
     max_responsiveness: float = field(default=2.0, metadata=allowed(0, 10))
@@ -94,6 +99,11 @@ class SimulatorSettings:
 
     def __post_init__(self) -> None:
         check_fields(self, "simulator")
+
+    @property
+    def campaign_horizon(self) -> float:
+        """The campaign log's outcome window in months, the churn horizon unless set."""
+        return self.campaign_horizon_months or self.churn_horizon_months
 
 
 @dataclass(frozen=True)
@@ -164,25 +174,41 @@ class Simulator:
         survival = 1.0 - self.monthly_hazard(state)
         return self.settings.margin * survival / (1.0 - self.settings.discount * survival)
 
-    def tables(self, state: StateMatrix) -> tuple[FloatArray, FloatArray]:
-        """(survival, reward) for every customer, grid state and action: N x grid x actions."""
-        recent, months = self.grid()
-        return self._survival_and_reward(state, recent[None, :, None], months[None, :, None])
+    def tables(
+        self, state: StateMatrix, customer_effect: FloatArray | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """(survival, reward) for every customer, grid state and action: N x grid x actions.
 
-    def current(self, state: StateMatrix) -> tuple[FloatArray, FloatArray]:
-        """(survival, reward) of every action in each customer's own state: N x actions."""
+        `customer_effect` (N x actions, row-aligned with `state`), when given, replaces the assumed
+        customer-specific effect, e.g. by effects learned from a campaign log (see
+        `effects.calibration`); fatigue, recency and backlash still apply."""
+        recent, months = self.grid()
+        return self._survival_and_reward(
+            state, recent[None, :, None], months[None, :, None], customer_effect
+        )
+
+    def current(
+        self, state: StateMatrix, customer_effect: FloatArray | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """(survival, reward) of every action in each customer's own state: N x actions
+        (`customer_effect` as for `tables`)."""
         index = self.grid_index(state)
         recent, months = np.divmod(index, self.months_buckets)
         survival, reward = self._survival_and_reward(
-            state, recent[:, None, None], months[:, None, None]
+            state, recent[:, None, None], months[:, None, None], customer_effect
         )
         return survival[:, 0, :], reward[:, 0, :]
 
     def step(
-        self, state: StateMatrix, actions: IntArray, rng: np.random.Generator
+        self,
+        state: StateMatrix,
+        actions: IntArray,
+        rng: np.random.Generator,
+        customer_effect: FloatArray | None = None,
     ) -> tuple[StateMatrix, FloatArray, npt.NDArray[np.bool_]]:
-        """Sample one month: (next state, reward, churned) for each customer."""
-        survival, _ = self.current(state)
+        """Sample one month: (next state, reward, churned) for each customer (`customer_effect`
+        as for `tables`)."""
+        survival, _ = self.current(state, customer_effect)
         rows = np.arange(state.shape[0])
         stays = rng.random(state.shape[0]) < survival[rows, actions]
         charge = state[:, MONTHLY_CHARGES].astype(np.float64)
@@ -192,10 +218,15 @@ class Simulator:
         return self.with_grid_state(state, next_index), reward, ~stays
 
     def _survival_and_reward(
-        self, state: StateMatrix, recent: IntArray, months: IntArray
+        self,
+        state: StateMatrix,
+        recent: IntArray,
+        months: IntArray,
+        customer_effect: FloatArray | None = None,
     ) -> tuple[FloatArray, FloatArray]:
         settings = self.settings
-        customer_effect = self._customer_effect(state)  # N x actions
+        if customer_effect is None:
+            customer_effect = self._customer_effect(state)  # N x actions
         fatigue = settings.fatigue ** recent.astype(np.float64)
         recency = np.asarray(settings.recency)[months]
         effect = customer_effect[:, None, :] * fatigue * recency

@@ -1,0 +1,52 @@
+"""The learned effect model: the chosen learner's boosters (bundle artifacts, XGBoost's own
+files, hashed like the rest) with the shrinkage rule, giving each customer's churn probability
+within the log's horizon under every action."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from aura_sentinel.effects.learners import FittedLearner
+from aura_sentinel.effects.record import EffectsRecord
+from aura_sentinel.effects.shrinkage import shrinkage_cells
+from aura_sentinel.retention.state import StateMatrix
+
+FloatArray = npt.NDArray[np.float64]
+EFFECT_MODEL_NAME = re.compile(r"effect_model_([0-9]{2})\.ubj")
+
+
+def effect_model_name(index: int) -> str:
+    return f"effect_model_{index:02d}.ubj"
+
+
+def effect_model_artifacts(learner: FittedLearner) -> dict[str, bytes]:
+    """The learner's boosters as artifact files, in order."""
+    return {effect_model_name(index): blob for index, blob in enumerate(learner.to_bytes())}
+
+
+def is_effect_model(name: str) -> bool:
+    return EFFECT_MODEL_NAME.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class EffectModel:
+    record: EffectsRecord
+    learner: FittedLearner
+
+    def churn_under(self, customers: pl.DataFrame, state: StateMatrix, source: str) -> FloatArray:
+        """N x A: each customer's churn probability within the log's horizon under each action,
+        with the shrinkage applied; an action not tried is the same as no action."""
+        spec = self.record.features
+        estimated = self.learner.churn_under_actions(
+            spec.matrix(customers, source), spec.xgboost_types
+        )
+        no_action = estimated[:, :1]
+        cells = shrinkage_cells(state, self.record.cell_fields)
+        effects = self.record.shrinkage.apply(estimated - no_action, cells)
+        churn: FloatArray = np.clip(no_action + effects, 0.0, 1.0)
+        return churn
