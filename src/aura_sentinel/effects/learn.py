@@ -148,9 +148,9 @@ def learn_effects(
     segments = _segments(context, churn_oof[:, 0], horizon_months, simulator)
     cells = shrinkage_cells(context.state, context.segmented)
     estimated = churn_oof - churn_oof[:, :1]
-    effects, slopes = shrink_effects(estimated, scores, tried, cells)
-    shrinkage = Shrinkage.fitted(estimated, effects, slopes, cells)
-    churn_shrunk = np.clip(churn_oof[:, :1] + effects, 0.0, 1.0)
+    shrinkage = _shrinkage(estimated, scores, tried, cells)
+    held_out = _held_out_shrunk(estimated, scores, tried, cells, fold_ids)
+    churn_shrunk = np.clip(churn_oof[:, :1] + held_out, 0.0, 1.0)
     _, calibration = hazard_effects(
         churn_shrunk[:, 0], churn_shrunk, horizon_months, simulator.settings.max_effect
     )
@@ -206,6 +206,31 @@ def stratified_folds(actions: IntArray, churned: FloatArray, folds: int, seed: i
         rows = np.flatnonzero(cells == cell)
         fold_ids[rng.permutation(rows)] = np.arange(rows.size) % folds
     return fold_ids
+
+
+def _shrinkage(
+    estimated: FloatArray, scores: FloatArray, tried: tuple[bool, ...], cells: IntArray
+) -> Shrinkage:
+    effects, slopes = shrink_effects(estimated, scores, tried, cells)
+    return Shrinkage.fitted(estimated, effects, slopes, cells)
+
+
+def _held_out_shrunk(
+    estimated: FloatArray,
+    scores: FloatArray,
+    tried: tuple[bool, ...],
+    cells: IntArray,
+    fold_ids: IntArray,
+) -> FloatArray:
+    """Each row's shrunk effects by the rule fitted on the other folds: the plan evaluated
+    off-line never saw the outcome of the row it is judged on (else its segment anchors would
+    carry that outcome, and the evaluation would flatter it)."""
+    shrunk = np.zeros_like(estimated)
+    for fold in np.unique(fold_ids):
+        held = fold_ids == fold
+        rule = _shrinkage(estimated[~held], scores[~held], tried, cells[~held])
+        shrunk[held] = rule.apply(estimated[held], cells[held])
+    return shrunk
 
 
 def _criterion(churn_oof: FloatArray, scores: FloatArray, tried: tuple[bool, ...]) -> float:
