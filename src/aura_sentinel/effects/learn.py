@@ -41,6 +41,7 @@ from aura_sentinel.effects.learners import (
 from aura_sentinel.effects.log import CampaignLog
 from aura_sentinel.effects.offpolicy import (
     OffPolicyTable,
+    PolicyValue,
     evaluate_policy,
     logging_policy_value,
     paired_difference,
@@ -290,7 +291,7 @@ def _off_policy(
     A rule that uses an action the log never tried cannot be evaluated and is left out."""
     rows = actions.size
 
-    def value(name: str, policy: IntArray):  # type: ignore[no-untyped-def]
+    def value(name: str, policy: IntArray) -> PolicyValue:
         return evaluate_policy(name, policy, actions, churned, weights, churn_under, worth, costs)
 
     policies = {"no_action": np.zeros(rows, dtype=np.int64)}
