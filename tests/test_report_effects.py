@@ -389,3 +389,16 @@ def test_the_train_summary_says_which_effects_the_dqn_plans_on() -> None:
     learned = _summary_text(_record(), policy=True)
     assert "still plans on the simulator's assumed effects" in learned
     assert "Action effects against no action" not in _summary_text(None, policy=True)
+
+
+def test_the_campaign_horizon_reads_in_months_or_as_the_churn_horizon() -> None:
+    from aura_sentinel.report.settings import simulator_settings
+    from aura_sentinel.retention.simulator import SimulatorSettings
+
+    def shown(**changes: float) -> dict[str, str]:
+        settings = dataclasses.asdict(SimulatorSettings(**changes))  # type: ignore[arg-type]
+        return {label: value for label, value in simulator_settings(settings)}
+
+    one_month = shown(campaign_horizon_months=1.0)
+    assert "1 month" in one_month.values() and "12 months" in one_month.values()
+    assert "the churn horizon" in shown().values()

@@ -42,7 +42,7 @@ def _percent(value: Any) -> str:
 
 
 def _months(value: Any) -> str:
-    return f"{value:g} months"
+    return f"{value:g} month" if value == 1 else f"{value:g} months"
 
 
 def _times(value: Any) -> str:
