@@ -155,7 +155,8 @@ def train(
             options.log_columns,
             _log_roles(options, models, str(options.campaigns)),
         )
-        tried_actions(log.actions, options.policy_settings.catalog.size, log.source)  # now
+        # too few no-action rows is refused now, not after the churn model is trained
+        tried_actions(log.actions, options.policy_settings.catalog.size, log.source)
     if log is not None and _same_file(data, log.path):
         frame = log.no_action_rows().table.customers
         notes.append(f"the churn model learned from the log's {frame.height:,} rows with no action")
