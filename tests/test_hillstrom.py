@@ -17,7 +17,7 @@ import pytest
 from aura_sentinel.bundle import effect_learner, load_bundle
 from aura_sentinel.churn import predict_probability
 from aura_sentinel.effects.models import EffectModel
-from aura_sentinel.effects.offpolicy import evaluate_policy
+from aura_sentinel.effects.offpolicy import LoggedRows
 from aura_sentinel.effects.planning import action_costs, kept_value
 from aura_sentinel.effects.qini import qini_auc_score
 from aura_sentinel.retention.config import load_policy_file, simulator_for
@@ -132,17 +132,9 @@ def test_off_policy_intervals_include_the_held_out_randomised_outcome(
     churned = (held_out["visit"] == 0).to_numpy().astype(np.float64)
     worth = kept_value(simulator_for(settings), state, 0.5)  # type: ignore[arg-type]
     costs = action_costs(settings.catalog, state)  # type: ignore[attr-defined]
+    rows = LoggedRows(actions, churned, np.full(actions.size, 1 / 3), churn_under, worth, costs)
     for action in range(3):
-        value = evaluate_policy(
-            ARMS[action],
-            np.full(actions.size, action),
-            actions,
-            churned,
-            np.full(actions.size, 1 / 3),
-            churn_under,
-            worth,
-            costs,
-        )
+        value = rows.evaluate(ARMS[action], np.full(actions.size, action))
         randomised = float(churned[actions == action].mean())
         for name, estimate in value.churn.items():
             assert estimate.low <= randomised <= estimate.high, (ARMS[action], name, estimate)

@@ -12,11 +12,9 @@ import pytest
 
 from aura_sentinel.effects.offpolicy import (
     Estimate,
+    LoggedRows,
     OffPolicyTable,
-    evaluate_policy,
-    logging_policy_value,
     mean_with_interval,
-    paired_difference,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -59,33 +57,27 @@ class Log:
     kept_value: FloatArray
     cost: FloatArray
 
-    def evaluate(
-        self, policy: IntArray, churn_under: FloatArray, propensity: FloatArray | None = None
-    ) -> dict[str, dict[str, Estimate]]:
-        value = evaluate_policy(
-            "policy",
-            policy,
+    def rows(
+        self, churn_under: FloatArray | None = None, propensity: FloatArray | None = None
+    ) -> LoggedRows:
+        """The log for off-policy evaluation (by default with the true outcome model)."""
+        return LoggedRows(
             self.actions,
             self.churned,
             self.propensity if propensity is None else propensity,
-            churn_under,
+            true_churn(self.x) if churn_under is None else churn_under,
             self.kept_value,
             self.cost,
         )
+
+    def evaluate(
+        self, policy: IntArray, churn_under: FloatArray, propensity: FloatArray | None = None
+    ) -> dict[str, dict[str, Estimate]]:
+        value = self.rows(churn_under, propensity).evaluate("policy", policy)
         return {"churn": value.churn, "value": value.value}
 
     def paired(self, first: IntArray, second: IntArray | None, metric: str) -> Estimate:
-        return paired_difference(
-            first,
-            second,
-            metric,
-            self.actions,
-            self.churned,
-            self.propensity,
-            true_churn(self.x),
-            self.kept_value,
-            self.cost,
-        )
+        return self.rows().difference(first, second, metric)
 
 
 def simulate(rng: np.random.Generator, rows: int = ROWS, randomised: bool = False) -> Log:
@@ -215,7 +207,7 @@ def test_paired_difference_refuses_an_unknown_metric() -> None:
 
 def test_logging_policy_value_is_the_observed_mean() -> None:
     log = simulate(np.random.default_rng(10))
-    logged = logging_policy_value(log.actions, log.churned, log.kept_value, log.cost)
+    logged = log.rows().logged()
     observed_value = (1 - log.churned) * log.kept_value - COST[log.actions]
     assert logged.name == "logged"
     assert logged.treated_share == pytest.approx(np.mean(log.actions != 0))
@@ -228,16 +220,7 @@ def test_logging_policy_value_is_the_observed_mean() -> None:
 def test_treated_share_counts_rows_given_an_action() -> None:
     log = simulate(np.random.default_rng(11))
     policy = np.where(log.x > 0.75, 1, 0).astype(np.int64)
-    value = evaluate_policy(
-        "top quarter",
-        policy,
-        log.actions,
-        log.churned,
-        log.propensity,
-        true_churn(log.x),
-        log.kept_value,
-        log.cost,
-    )
+    value = log.rows().evaluate("top quarter", policy)
     assert value.treated_share == pytest.approx(np.mean(log.x > 0.75))
 
 
@@ -259,17 +242,8 @@ def test_mean_with_interval_is_the_normal_interval_of_the_terms() -> None:
 def test_table_is_plain_json_with_undefined_estimates_as_null() -> None:
     log = simulate(np.random.default_rng(13), randomised=True)
     never_logged = np.where(log.actions == 0, 1, 0).astype(np.int64)  # matches no row
-    value = evaluate_policy(
-        "never logged",
-        never_logged,
-        log.actions,
-        log.churned,
-        log.propensity,
-        true_churn(log.x),
-        log.kept_value,
-        log.cost,
-    )
-    logged = logging_policy_value(log.actions, log.churned, log.kept_value, log.cost)
+    value = log.rows().evaluate("never logged", never_logged)
+    logged = log.rows().logged()
     table = OffPolicyTable(
         [logged, value], {"never logged-logged:churn": log.paired(never_logged, None, "churn")}
     )

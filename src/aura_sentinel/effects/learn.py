@@ -39,13 +39,7 @@ from aura_sentinel.effects.learners import (
     fit_final,
 )
 from aura_sentinel.effects.log import CampaignLog
-from aura_sentinel.effects.offpolicy import (
-    OffPolicyTable,
-    PolicyValue,
-    evaluate_policy,
-    logging_policy_value,
-    paired_difference,
-)
+from aura_sentinel.effects.offpolicy import LoggedRows, OffPolicyTable
 from aura_sentinel.effects.planning import (
     action_costs,
     action_values,
@@ -165,12 +159,7 @@ def learn_effects(
         tried,
         recommended,
         _risk(context, churn_oof[:, 0], horizon_months, simulator),
-        actions,
-        churned,
-        weights,
-        t_oof,
-        worth,
-        costs,
+        LoggedRows(actions, churned, weights, t_oof, worth, costs),
     )
     progress(0.85, f"refitting the {chosen}-learner on every row")
     final = fit_final(
@@ -279,51 +268,31 @@ def _off_policy(
     tried: tuple[bool, ...],
     recommended: IntArray,
     risk: FloatArray,
-    actions: IntArray,
-    churned: FloatArray,
-    weights: FloatArray,
-    churn_under: FloatArray,
-    worth: FloatArray,
-    costs: FloatArray,
+    rows: LoggedRows,
 ) -> OffPolicyTable:
     """Off-policy estimates, on held-out rows, of the plan and the rules it is compared with.
 
     A rule that uses an action the log never tried cannot be evaluated and is left out."""
-    rows = actions.size
-
-    def value(name: str, policy: IntArray) -> PolicyValue:
-        return evaluate_policy(name, policy, actions, churned, weights, churn_under, worth, costs)
-
-    policies = {"no_action": np.zeros(rows, dtype=np.int64)}
+    count = rows.actions.size
+    policies = {"no_action": np.zeros(count, dtype=np.int64)}
     for action in range(1, catalog.size):
         if tried[action]:
-            policies[f"always:{catalog.names[action]}"] = np.full(rows, action, dtype=np.int64)
+            policies[f"always:{catalog.names[action]}"] = np.full(count, action, dtype=np.int64)
     singles = [name for name in policies if name.startswith("always:")]
     rule = risk_rule(catalog, risk)
     if all(tried[action] for action in np.unique(rule)):
         policies["risk_rule"] = rule
-    values = {name: value(name, policy) for name, policy in policies.items()}
+    values = {name: rows.evaluate(name, policy) for name, policy in policies.items()}
     best_single = max(singles, key=lambda name: values[name].value["dr"].estimate, default=None)
     if best_single is not None:
         action = int(policies[best_single][0])
-        count = int(np.sum(recommended != 0))
-        policies["treat_the_riskiest"] = treat_the_riskiest(risk, count, action)
-        values["treat_the_riskiest"] = value("treat_the_riskiest", policies["treat_the_riskiest"])
-    policies["recommended"] = recommended
-    values["recommended"] = value("recommended", recommended)
-    logged = logging_policy_value(actions, churned, worth, costs)
+        riskiest = treat_the_riskiest(risk, int(np.sum(recommended != 0)), action)
+        values["treat_the_riskiest"] = rows.evaluate("treat_the_riskiest", riskiest)
+    values["recommended"] = rows.evaluate("recommended", recommended)
     differences = {}
     for other in ([best_single] if best_single else []) + ["logged"]:
         for metric in ("churn", "value"):
-            differences[f"recommended-{other}:{metric}"] = paired_difference(
-                recommended,
-                None if other == "logged" else policies[other],
-                metric,
-                actions,
-                churned,
-                weights,
-                churn_under,
-                worth,
-                costs,
+            differences[f"recommended-{other}:{metric}"] = rows.difference(
+                recommended, None if other == "logged" else policies[other], metric
             )
-    return OffPolicyTable([logged, *values.values()], differences)
+    return OffPolicyTable([rows.logged(), *values.values()], differences)

@@ -90,138 +90,94 @@ def mean_with_interval(terms: FloatArray) -> Estimate:
     return Estimate(estimate=mean, low=mean - half, high=mean + half)
 
 
-def evaluate_policy(
-    name: str,
-    policy: IntArray,
-    actions: IntArray,
-    churned: FloatArray,
-    logged_propensity: FloatArray,
-    churn_under: FloatArray,
-    kept_value: FloatArray,
-    action_cost: FloatArray,
-) -> PolicyValue:
-    """IPS, SNIPS and DR estimates of `policy`'s churn rate and value per row on the log."""
-    _check_policy(policy, churn_under)
-    weights = (policy == actions) / logged_propensity
-    arguments = (actions, churned, logged_propensity, churn_under, kept_value, action_cost)
-    estimates: dict[str, dict[str, Estimate]] = {}
-    for metric in METRICS:
-        observed = _observed(metric, actions, churned, kept_value, action_cost)
-        dr = _dr_terms(metric, policy, *arguments)
-        estimates[metric] = {
-            "ips": mean_with_interval(weights * observed),
-            "snips": _self_normalised(weights, observed),
-            "dr": mean_with_interval(dr),
-        }
-    return PolicyValue(
-        name=name,
-        treated_share=float(np.mean(policy != 0)),
-        churn=estimates["churn"],
-        value=estimates["value"],
-    )
+@dataclass(frozen=True, eq=False)
+class LoggedRows:
+    """The log's rows as off-policy evaluation reads them: what was done and what followed,
+    and the cross-fitted nuisances."""
 
+    actions: IntArray
+    churned: FloatArray
+    propensity: FloatArray
+    """The probability of each row's logged action (logged or estimated, clipped)."""
+    churn_under: FloatArray
+    """N x A out-of-fold churn probability of each row under each action (mu)."""
+    kept_value: FloatArray
+    action_cost: FloatArray
+    """N x A: each action's cost for each row."""
 
-def logging_policy_value(
-    actions: IntArray, churned: FloatArray, kept_value: FloatArray, action_cost: FloatArray
-) -> PolicyValue:
-    """What was actually done, "logged": the observed means (all three estimators coincide)."""
-    estimates = {
-        metric: mean_with_interval(_observed(metric, actions, churned, kept_value, action_cost))
-        for metric in METRICS
-    }
-    return PolicyValue(
-        name="logged",
-        treated_share=float(np.mean(actions != 0)),
-        churn=dict.fromkeys(ESTIMATORS, estimates["churn"]),
-        value=dict.fromkeys(ESTIMATORS, estimates["value"]),
-    )
+    def evaluate(self, name: str, policy: IntArray) -> PolicyValue:
+        """IPS, SNIPS and DR estimates of `policy`'s churn rate and value per row."""
+        weights = self._weights(policy)
+        estimates: dict[str, dict[str, Estimate]] = {}
+        for metric in METRICS:
+            observed = self._observed(metric)
+            estimates[metric] = {
+                "ips": mean_with_interval(weights * observed),
+                "snips": _self_normalised(weights, observed),
+                "dr": mean_with_interval(self._dr_terms(metric, policy)),
+            }
+        return PolicyValue(
+            name=name,
+            treated_share=float(np.mean(policy != 0)),
+            churn=estimates["churn"],
+            value=estimates["value"],
+        )
 
+    def logged(self) -> PolicyValue:
+        """What was actually done, "logged": the observed means (all three estimators coincide)."""
+        estimates = {metric: mean_with_interval(self._observed(metric)) for metric in METRICS}
+        return PolicyValue(
+            name="logged",
+            treated_share=float(np.mean(self.actions != 0)),
+            churn=dict.fromkeys(ESTIMATORS, estimates["churn"]),
+            value=dict.fromkeys(ESTIMATORS, estimates["value"]),
+        )
 
-def paired_difference(
-    policy_a: IntArray,
-    policy_b: IntArray | None,
-    metric: str,
-    actions: IntArray,
-    churned: FloatArray,
-    logged_propensity: FloatArray,
-    churn_under: FloatArray,
-    kept_value: FloatArray,
-    action_cost: FloatArray,
-) -> Estimate:
-    """DR estimate of `metric` ("churn" or "value") under `policy_a` minus under `policy_b`,
-    with a paired interval. `policy_b` None: what was actually done (its observed outcomes)."""
-    arguments = (actions, churned, logged_propensity, churn_under, kept_value, action_cost)
-    first = _dr_terms(metric, policy_a, *arguments)
-    if policy_b is None:
-        second = _observed(metric, actions, churned, kept_value, action_cost)
-    else:
-        second = _dr_terms(metric, policy_b, *arguments)
-    return mean_with_interval(first - second)
+    def difference(self, first: IntArray, second: IntArray | None, metric: str) -> Estimate:
+        """DR estimate of `metric` ("churn" or "value") under `first` minus under `second`,
+        with a paired interval. `second` None: what was actually done (its observed outcomes)."""
+        other = self._observed(metric) if second is None else self._dr_terms(metric, second)
+        return mean_with_interval(self._dr_terms(metric, first) - other)
 
+    def _weights(self, policy: IntArray) -> FloatArray:
+        rows, action_count = self.churn_under.shape
+        if policy.shape != (rows,):
+            raise ValueError(f"a policy has shape {policy.shape}, expected ({rows},)")
+        if policy.size and not (policy.min() >= 0 and policy.max() < action_count):
+            raise ValueError(f"a policy takes actions outside 0..{action_count - 1}")
+        weights: FloatArray = (policy == self.actions) / self.propensity
+        return weights
 
-def _check_policy(policy: IntArray, churn_under: FloatArray) -> None:
-    rows, action_count = churn_under.shape
-    if policy.shape != (rows,):
-        raise ValueError(f"a policy has shape {policy.shape}, expected ({rows},)")
-    if policy.size and not (policy.min() >= 0 and policy.max() < action_count):
-        raise ValueError(f"a policy takes actions outside 0..{action_count - 1}")
+    def _observed(self, metric: str) -> FloatArray:
+        """Each row's observed outcome under its logged action."""
+        if metric == "churn":
+            return self.churned.astype(np.float64)
+        if metric == "value":
+            observed: FloatArray = (1.0 - self.churned) * self.kept_value - _at(
+                self.action_cost, self.actions
+            )
+            return observed
+        raise ValueError(f"metric is {metric!r}, expected one of {METRICS}")
+
+    def _modelled(self, metric: str, policy: IntArray) -> FloatArray:
+        """mu_pi(x): each row's modelled outcome under the policy's action."""
+        churn = _at(self.churn_under, policy)
+        if metric == "churn":
+            return churn
+        modelled: FloatArray = (1.0 - churn) * self.kept_value - _at(self.action_cost, policy)
+        return modelled
+
+    def _dr_terms(self, metric: str, policy: IntArray) -> FloatArray:
+        """Per-row doubly robust terms mu_pi(x) + 1[pi = A] / e (r - mu_A(x))."""
+        residual = self._observed(metric) - self._modelled(metric, self.actions)
+        terms: FloatArray = self._modelled(metric, policy) + self._weights(policy) * residual
+        return terms
 
 
 def _at(table: FloatArray, columns: IntArray) -> FloatArray:
     """table[i, columns[i]] for every row i."""
     picked: FloatArray = np.take_along_axis(table, columns[:, None], axis=1)[:, 0]
     return picked
-
-
-def _observed(
-    metric: str,
-    actions: IntArray,
-    churned: FloatArray,
-    kept_value: FloatArray,
-    action_cost: FloatArray,
-) -> FloatArray:
-    """Each row's observed outcome under its logged action."""
-    if metric == "churn":
-        return churned.astype(np.float64)
-    if metric == "value":
-        observed: FloatArray = (1.0 - churned) * kept_value - _at(action_cost, actions)
-        return observed
-    raise ValueError(f"metric is {metric!r}, expected one of {METRICS}")
-
-
-def _modelled(
-    metric: str,
-    policy: IntArray,
-    churn_under: FloatArray,
-    kept_value: FloatArray,
-    action_cost: FloatArray,
-) -> FloatArray:
-    """mu_pi(x): each row's modelled outcome under the policy's action."""
-    churn = _at(churn_under, policy)
-    if metric == "churn":
-        return churn
-    modelled: FloatArray = (1.0 - churn) * kept_value - _at(action_cost, policy)
-    return modelled
-
-
-def _dr_terms(
-    metric: str,
-    policy: IntArray,
-    actions: IntArray,
-    churned: FloatArray,
-    logged_propensity: FloatArray,
-    churn_under: FloatArray,
-    kept_value: FloatArray,
-    action_cost: FloatArray,
-) -> FloatArray:
-    """Per-row doubly robust terms mu_pi(x) + 1[pi = A] / e (r - mu_A(x))."""
-    _check_policy(policy, churn_under)
-    observed = _observed(metric, actions, churned, kept_value, action_cost)
-    residual = observed - _modelled(metric, actions, churn_under, kept_value, action_cost)
-    weights = (policy == actions) / logged_propensity
-    terms: FloatArray = _modelled(metric, policy, churn_under, kept_value, action_cost)
-    terms += weights * residual
-    return terms
 
 
 def _self_normalised(weights: FloatArray, observed: FloatArray) -> Estimate:
