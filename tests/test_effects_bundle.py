@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 from test_dqn import SMALL
+from test_manifest import _delete, _dotted, _set, _wrong_type
 
 from aura_sentinel.bundle import MANIFEST, effect_learner, load_bundle
 from aura_sentinel.demo_campaigns import generate_campaign_log
@@ -94,6 +95,7 @@ def test_same_log_and_seed_give_the_same_bundle_bytes_at_any_thread_count(
 
 
 def _walk(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    """(path, value) of `data` and everything in it, every list item included."""
     yield path, data
     items = (
         data.items()
@@ -106,37 +108,20 @@ def _walk(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | 
         yield from _walk(value, (*path, key))
 
 
-def _damage(path: tuple[str | int, ...], value: Any) -> Any:
-    def change(manifest: dict[str, Any]) -> None:
-        node: Any = manifest
-        for key in path[:-1]:
-            node = node[key]
-        if value is _DELETE:
-            del node[path[-1]]
-        else:
-            node[path[-1]] = value
-
-    return change
-
-
-_DELETE = object()
-
-
 def _effects_cases(models: Path) -> list[tuple[str, Any, str]]:
     manifest = json.loads((models / MANIFEST).read_text())
     cases = []
     for path, value in _walk(manifest["effects"], ("effects",)):
         if path == ("effects",) or "features" in path:
             continue
-        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)[1:]
+        key = _dotted(path)
         name = key.rsplit(".", 1)[-1]  # e.g. offsets[0][1]
         if isinstance(path[-1], str) and "differences" not in path:
-            cases.append((f"{key} deleted", _damage(path, _DELETE), name))
+            cases.append((f"{key} deleted", _delete(path), name))
         if not isinstance(value, dict | list) and value is not None:
-            wrong = "12" if isinstance(value, bool | int | float) else 12345
-            cases.append((f"{key} of the wrong type", _damage(path, wrong), name))
+            cases.append((f"{key} of the wrong type", _set(path, _wrong_type(value)), name))
         if isinstance(value, float):
-            cases.append((f"{key} NaN", _damage(path, math.nan), name))
+            cases.append((f"{key} NaN", _set(path, math.nan), name))
     return cases
 
 
