@@ -91,16 +91,12 @@ def run_fit_final(
     threads: int = 1,
     t_out_of_fold: FloatArray | None = None,
 ) -> FittedLearner:
+    unused = np.empty((0, 0))  # T and S are fitted on the rows alone
+    if t_out_of_fold is None:
+        t_out_of_fold = unused if learner in ("T", "S") else run_cross_fit("T", log, tried)
+    out_of_fold = run_cross_fit(learner, log, tried, t_out_of_fold) if learner == "X" else unused
     return fit_final(
-        learner,
-        log.data,
-        log.propensities,
-        log.logged_propensity,
-        tried,
-        SEED,
-        threads,
-        t_out_of_fold=t_out_of_fold,
-        folds=log.folds,
+        learner, log.data, log.logged_propensity, tried, SEED, threads, t_out_of_fold, out_of_fold
     )
 
 
@@ -205,17 +201,7 @@ def test_fitted_learner_predicts_the_same_at_one_and_two_threads(
 def test_final_models_rank_new_customers_by_their_true_effect(
     learner: str, large_log: SyntheticLog, large_t_out_of_fold: FloatArray
 ) -> None:
-    fitted = fit_final(
-        learner,
-        large_log.data,
-        large_log.propensities,
-        large_log.logged_propensity,
-        ALL_TRIED,
-        SEED,
-        1,
-        t_out_of_fold=large_t_out_of_fold,
-        folds=large_log.folds,
-    )
+    fitted = run_fit_final(learner, large_log, t_out_of_fold=large_t_out_of_fold)
     fresh = synthetic_log(3_000, seed=9)
     churn = fitted.churn_under_actions(fresh.data.matrix, fresh.data.feature_types)
     for action in (1, 2):
@@ -232,17 +218,3 @@ def test_from_bytes_refuses_a_wrong_number_of_models(small_log: SyntheticLog) ->
 def test_an_unknown_learner_is_refused(small_log: SyntheticLog) -> None:
     with pytest.raises(ValueError, match="unknown learner 'R'"):
         run_cross_fit("R", small_log)
-
-
-def test_x_learner_needs_the_folds_to_fit_its_final_models(small_log: SyntheticLog) -> None:
-    with pytest.raises(ValueError, match="needs folds"):
-        fit_final(
-            "X",
-            small_log.data,
-            small_log.propensities,
-            small_log.logged_propensity,
-            ALL_TRIED,
-            SEED,
-            1,
-            t_out_of_fold=np.full((1_500, 3), 0.5),
-        )

@@ -162,9 +162,7 @@ def learn_effects(
         LoggedRows(actions, churned, weights, t_oof, worth, costs),
     )
     progress(0.85, f"refitting the {chosen}-learner on every row")
-    final = fit_final(
-        chosen, data, propensities.all, weights, tried, seed, threads, t_oof, folds=fold_ids
-    )
+    final = fit_final(chosen, data, weights, tried, seed, threads, t_oof, churn_oof)
     record = EffectsRecord(
         log=fingerprint,
         horizon_months=horizon_months,

@@ -164,20 +164,18 @@ def cross_fit(
 def fit_final(
     learner: str,
     data: LearningData,
-    propensities_all: FloatArray,
     logged_propensity: FloatArray,
     tried: tuple[bool, ...],
     seed: int,
     threads: int,
-    t_out_of_fold: FloatArray | None = None,
-    folds: IntArray | None = None,
+    t_out_of_fold: FloatArray,
+    out_of_fold: FloatArray,
 ) -> FittedLearner:
-    """`learner` fitted on every row. DR regresses its pseudo-outcome built from
-    `t_out_of_fold`; X distils its propensity-blended out-of-fold effect into one regressor per
-    action (so scoring needs no propensity model) and needs `folds` for that. Either needs
-    `t_out_of_fold` or `folds` (then the T models are cross-fitted here)."""
+    """`learner` fitted on every row. `t_out_of_fold` and `out_of_fold` are `cross_fit`'s results
+    for the T-learner and for `learner`. DR regresses its pseudo-outcome built from the T
+    predictions; X distils its own cross-fitted (propensity-blended) effect into one regressor
+    per action, so scoring needs no propensity model and X's second stage is not grown again."""
     _check_learner(learner)
-    all_rows = np.ones(data.actions.size, dtype=bool)
     tried_actions = _tried_actions(tried)
     if learner == "T":
         boosters = [
@@ -187,16 +185,11 @@ def fit_final(
     if learner == "S":
         booster = _s_classifier(data, _tried_rows(data.actions, tried), seed, threads)
         return FittedLearner(learner, (booster,), data.action_count, tried)
-    if t_out_of_fold is None:
-        if folds is None:
-            raise ValueError(f"learner {learner} needs t_out_of_fold or folds")
-        t_out_of_fold = _t_out_of_fold(data, folds, tried, seed, threads)
     if learner == "X":
-        if folds is None:
-            raise ValueError("learner X needs folds to distil its out-of-fold effects")
-        targets = _x_effects(data, folds, propensities_all, t_out_of_fold, tried, seed, threads)
+        targets = out_of_fold - t_out_of_fold[:, :1]
     else:
         targets = _dr_pseudo_outcomes(data, logged_propensity, t_out_of_fold, tried)
+    all_rows = np.ones(data.actions.size, dtype=bool)
     boosters = [_classifier(data, data.actions == 0, seed, threads)]
     for action in tried_actions[1:]:
         boosters.append(_regressor(data, all_rows, targets[:, action], seed, threads))
