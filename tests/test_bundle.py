@@ -20,6 +20,7 @@ from aura_sentinel.bundle import (
 from aura_sentinel.errors import BundleError, DataError, UsageError
 from aura_sentinel.retention.config import PolicySettings
 from aura_sentinel.retention.policy import load_network
+from aura_sentinel.retention.state import STATE_COLUMNS
 from aura_sentinel.schema import ColumnRoles
 from aura_sentinel.training import TrainOptions, train
 
@@ -140,7 +141,7 @@ def test_bundle_holds_the_policy_its_settings_and_its_evaluation(
     }  # fmt: skip
     settings = policy.settings
     assert settings.dqn == SMALL
-    load_network(policy_weights(bundle), settings, "policy.pt")
+    load_network(policy_weights(bundle), settings, len(STATE_COLUMNS), "policy.pt")
 
 
 def test_a_changed_policy_file_is_refused(bundle_copy: Path) -> None:

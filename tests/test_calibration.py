@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from aura_sentinel.retention.state import (
     DAYS_SINCE_CONTACT,
     RECENT_INTERVENTIONS,
     STATE_COLUMNS,
+    with_learned_effects,
 )
 
 ACTIONS = 6
@@ -50,14 +52,25 @@ def _learned_churn(no_action: np.ndarray, seed: int, horizon: float) -> np.ndarr
     return churn_under
 
 
+def _learned(
+    simulator: Simulator, state: np.ndarray, effects: np.ndarray
+) -> tuple[Simulator, np.ndarray]:
+    """The simulator on learned effects, and the state carrying them. In float64 here, so that
+    the round trip is checked to the last bits (the state a policy reads is float32:
+    `with_learned_effects`, checked below)."""
+    learned = replace(simulator, tried=(True,) * simulator.catalog.size)
+    return learned, np.hstack([state.astype(np.float64), effects[:, 1:]])
+
+
 def _simulated_churn(
     simulator: Simulator, state: np.ndarray, effects: np.ndarray, action: int, months: int
 ) -> np.ndarray:
     """Churn within `months` after `action` in the first month, then no action."""
+    simulator, state = _learned(simulator, state, effects)
     survival = np.ones(state.shape[0])
     taken = action
     for _ in range(months):
-        month_survival, _ = simulator.current(state, effects)
+        month_survival, _ = simulator.current(state)
         survival *= month_survival[:, taken]
         moved = simulator.next_grid_state()[simulator.grid_index(state), taken]
         state = simulator.with_grid_state(state, moved)
@@ -147,9 +160,34 @@ def test_learned_effects_still_feel_fatigue_and_recency() -> None:
     tired = state.copy()
     tired[:, RECENT_INTERVENTIONS] = 1
     tired[:, DAYS_SINCE_CONTACT] = 0
-    fresh_survival, _ = simulator.current(state, effects)
-    tired_survival, _ = simulator.current(tired, effects)
+    learned, state = _learned(simulator, state, effects)
+    tired = learned.with_grid_state(state, learned.grid_index(tired))
+    fresh_survival, _ = learned.current(state)
+    tired_survival, _ = learned.current(tired)
     helps = effects > 1e-6
     gain_fresh = fresh_survival - fresh_survival[:, :1]
     gain_tired = tired_survival - tired_survival[:, :1]
     assert np.all(gain_tired[helps] < gain_fresh[helps])
+
+
+def test_the_policy_state_carries_the_learned_effects_in_float32() -> None:
+    state = _fresh_state(300, seed=9)
+    no_action = state[:, CHURN_PROBABILITY].astype(np.float64)
+    churn_under = _learned_churn(no_action, 9, 3.0)
+    effects, _ = hazard_effects(no_action, churn_under, 3.0, 0.9)
+    carried = with_learned_effects(state, effects)
+    assert carried.dtype == np.float32 and carried.shape == (300, len(STATE_COLUMNS) + ACTIONS - 1)
+    np.testing.assert_array_equal(carried[:, : len(STATE_COLUMNS)], state)
+    simulator = replace(
+        Simulator(SimulatorSettings(churn_horizon_months=3.0)), tried=(True,) * ACTIONS
+    )
+    survival = np.ones(300)
+    taken, moved = 2, carried
+    for _ in range(3):
+        month, _ = simulator.current(moved)
+        survival *= month[:, taken]
+        moved = simulator.with_grid_state(
+            moved, simulator.next_grid_state()[simulator.grid_index(moved), taken]
+        )
+        taken = 0
+    np.testing.assert_allclose(1.0 - survival, churn_under[:, 2], rtol=0, atol=1e-6)

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from aura_sentinel.retention.catalog import Action, ActionCatalog
+from aura_sentinel.retention.oracle import optimal_values
 from aura_sentinel.retention.simulator import Simulator, SimulatorSettings
 from aura_sentinel.retention.state import (
     DAYS_SINCE_CONTACT,
@@ -16,6 +17,7 @@ from aura_sentinel.retention.state import (
     StateSources,
     build_state,
     resolve_state_sources,
+    with_learned_effects,
 )
 
 
@@ -195,20 +197,35 @@ def test_an_action_marked_as_a_discount_depends_on_price_sensitivity() -> None:
     np.testing.assert_array_equal(discounted[:, 2:], plain[:, 2:])
 
 
-def test_given_customer_effects_replace_the_assumed_ones_but_backlash_stays() -> None:
-    simulator = Simulator()
-    state = _states()
-    nothing = np.zeros((len(state), simulator.catalog.size))
-    survival, _ = simulator.tables(state, nothing)
+def test_learned_effects_in_the_state_replace_the_assumed_ones_but_backlash_stays() -> None:
+    assumed_simulator = Simulator()
+    simulator = Simulator(tried=(True,) * assumed_simulator.catalog.size)
+    state = with_learned_effects(_states(), np.zeros((len(_states()), simulator.catalog.size)))
+    survival, _ = simulator.tables(state)
     recent, _ = simulator.grid()
     calm = survival[:, recent < simulator.settings.backlash_after, :]
     np.testing.assert_array_equal(calm, np.repeat(calm[:, :, :1], simulator.catalog.size, axis=2))
     risky = state[:, 0] > 0.01
     backfiring = survival[risky][:, recent >= simulator.settings.backlash_after, :]
     assert np.all(backfiring[:, :, 1:] < backfiring[:, :, :1])
-    assumed, _ = simulator.current(state)
-    learned, _ = simulator.current(state, nothing)
+    assumed, _ = assumed_simulator.current(state)
+    learned, _ = simulator.current(state)
     assert not np.array_equal(assumed, learned)
+
+
+def test_actions_not_tried_are_never_chosen_by_the_optimum() -> None:
+    tried = (True, True, False, True, False, False)
+    simulator = Simulator(tried=tried)
+    rng = np.random.default_rng(4)
+    state = _states()
+    helpful = rng.uniform(0.0, 0.9, (len(state), simulator.catalog.size))
+    learned = with_learned_effects(state, helpful)
+    actions, _ = optimal_values(simulator, learned)
+    assert set(np.unique(actions)) <= {0, 1, 3}
+    everything, _ = optimal_values(Simulator(tried=(True,) * 6), learned)
+    assert set(np.unique(everything)) - {0, 1, 3}  # the masked actions would have been chosen
+    with pytest.raises(ValueError):
+        Simulator(tried=(False, True, True, True, True, True))
 
 
 def test_the_campaign_horizon_is_the_churn_horizon_unless_set() -> None:

@@ -36,12 +36,17 @@ from aura_sentinel.results import named_like_result
 from aura_sentinel.retention.catalog import MAX_ACTIONS
 from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.evaluation import POLICY_LABELS, PolicyEvaluation
-from aura_sentinel.retention.state import SOURCE_COLUMNS, STATE_COLUMNS, StateSources
+from aura_sentinel.retention.state import (
+    SOURCE_COLUMNS,
+    STATE_COLUMNS,
+    StateSources,
+    learned_effect_columns,
+)
 from aura_sentinel.schema import ColumnRoles
 from aura_sentinel.sensitive import SensitiveColumn
 from aura_sentinel.units import currency_problem, money_unit
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MANIFEST = "bundle.json"
 CHURN_MODEL = "churn_model.ubj"
 POLICY_WEIGHTS = "policy.pt"
@@ -331,6 +336,22 @@ def _check_effect_models(entry: JsonEntry, manifest: Manifest) -> None:
         raise entry.problem("artifacts", f"lists {count} effect models, expected {expected}")
 
 
+def _check_state_columns(
+    entry: JsonEntry, policy: PolicyRecord, effects: EffectsRecord | None
+) -> None:
+    """The policy's state is the nine columns, then the learned effects when there are any."""
+    actions = policy.settings.catalog.size
+    if effects is not None and len(effects.action_names) != actions:
+        raise entry.problem(
+            "settings", f"have {actions} actions, the learned effects {len(effects.action_names)}"
+        )
+    expected = STATE_COLUMNS if effects is None else learned_effect_columns(actions)
+    if policy.state_columns != expected:
+        raise entry.problem(
+            "state_columns", f"are not the state this aura-sentinel builds ({len(expected)})"
+        )
+
+
 def policy_record(bundle: Bundle) -> PolicyRecord:
     """The bundle's retention policy; BundleError when it has none."""
     policy = bundle.manifest.policy
@@ -401,6 +422,8 @@ def _parse_manifest(entry: JsonEntry) -> Manifest:
         ),
     )
     _check_effect_models(entry, manifest)
+    if manifest.policy is not None:
+        _check_state_columns(entry.entry("policy"), manifest.policy, manifest.effects)
     if manifest.policy is not None and POLICY_WEIGHTS not in manifest.artifacts:
         raise entry.problem("artifacts", f"lists no {POLICY_WEIGHTS} for the policy")
     entry.done()
@@ -615,10 +638,6 @@ def _parse_policy(entry: JsonEntry) -> PolicyRecord:
         seed=entry.integer("seed", 0, 2**32 - 1),
     )
     entry.done()
-    if record.state_columns != STATE_COLUMNS:
-        raise entry.problem(
-            "state_columns", f"are not the state this aura-sentinel builds ({len(STATE_COLUMNS)})"
-        )
     return record
 
 

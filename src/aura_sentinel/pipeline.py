@@ -113,7 +113,10 @@ class ScoringModel:
         policy = policy_record(bundle).settings
         predict_with_threads(bundle.booster, threads)
         loader = ThreadPoolExecutor(max_workers=1)
-        network = loader.submit(_load_network, weights, policy, str(bundle.path / POLICY_WEIGHTS))
+        features = len(policy_record(bundle).state_columns)
+        network = loader.submit(
+            _load_network, weights, policy, features, str(bundle.path / POLICY_WEIGHTS)
+        )
         loader.shutdown(wait=False)  # its thread ends once the network is loaded
         stumps = only_stumps(bundle.booster)
         return cls(bundle, policy, simulator_for(policy), stumps, network, threads)
@@ -132,10 +135,10 @@ class ScoringModel:
             return q_values(network, state)
 
 
-def _load_network(weights: bytes, policy: PolicySettings, source: str) -> QNetwork:
+def _load_network(weights: bytes, policy: PolicySettings, features: int, source: str) -> QNetwork:
     from aura_sentinel.retention.policy import load_network  # imports torch
 
-    return load_network(weights, policy, source)
+    return load_network(weights, policy, features, source)
 
 
 @dataclass

@@ -143,11 +143,7 @@ def train_summary(console: Console, summary: TrainSummary) -> None:
         if summary.effects is None:
             console.print(f"[yellow]note:[/] {escape(ASSUMED_EFFECTS)}", soft_wrap=True)
         else:
-            console.print(
-                "[yellow]note:[/] the DQN still plans on the simulator's assumed effects; the "
-                "effects learned from the campaign log (below) are evaluated off-line.",
-                soft_wrap=True,
-            )
+            console.print(f"note: {escape(summary.effects.planned_on())}", soft_wrap=True)
     if summary.effects is not None:
         _effects_summary(console, summary.effects, summary.money_unit)
     console.print(

@@ -46,7 +46,7 @@ from aura_sentinel.drift import fit_distributions, with_state
 from aura_sentinel.effects.inference import tried_actions
 from aura_sentinel.effects.learn import LearnedEffects, LogContext, learn_effects
 from aura_sentinel.effects.log import CampaignLog, LogColumns, read_campaign_log
-from aura_sentinel.effects.models import effect_model_artifacts
+from aura_sentinel.effects.models import EffectModel, effect_model_artifacts
 from aura_sentinel.effects.record import EffectsRecord, LogFingerprint
 from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.features import FeatureSpec, fit_feature_spec
@@ -58,10 +58,12 @@ from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.evaluation import RISK_RULE_HIGH, RISK_RULE_MEDIUM, PolicyEvaluation
 from aura_sentinel.retention.policy import customer_states, train_policy
 from aura_sentinel.retention.state import (
+    STATE_COLUMNS,
     StateAssumptions,
     StateSources,
     build_state,
     check_state_columns,
+    learned_effect_columns,
     resolve_state_sources,
     state_assumptions,
 )
@@ -201,6 +203,7 @@ def train(
 
     artifacts = {CHURN_MODEL: model}
     effects = None
+    effect_model = None
     if log is not None:
         learned = _learn_effects(
             log,
@@ -211,6 +214,7 @@ def train(
             lambda done, message: report(churn_share + effects_share * done, message),
         )
         effects = learned.record
+        effect_model = EffectModel(learned.record, learned.learner)
         artifacts |= effect_model_artifacts(learned.learner)
         record = replace(record, effects=effects)
     evaluation = None
@@ -218,6 +222,14 @@ def train(
     if options.policy:
         settings = options.policy_settings
         state = customer_states(table.customers, probability, settings, sources)
+        tried = None
+        columns: tuple[str, ...] = STATE_COLUMNS
+        if effect_model is not None:  # the policy plans on the learned effects
+            state, _ = effect_model.learned_state(
+                table.customers, state, settings.simulator, source
+            )
+            tried = effect_model.record.tried
+            columns = learned_effect_columns(settings.catalog.size)
         with torch_threads(options.threads):  # the DQN itself trains on one
             trained = train_policy(
                 state,
@@ -227,6 +239,7 @@ def train(
                     churn_share + effects_share + (1 - churn_share - effects_share) * done,
                     message,
                 ),
+                tried,
             )
         artifacts[POLICY_WEIGHTS] = trained.weights()
         record = replace(
@@ -238,6 +251,7 @@ def train(
                 training_customers=trained.training_customers,
                 training_data=fingerprint,
                 seed=options.seed,
+                state_columns=columns,
             ),
         )
         evaluation, training_customers = trained.evaluation, trained.training_customers

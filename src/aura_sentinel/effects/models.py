@@ -11,10 +11,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from aura_sentinel.effects.calibration import hazard_effects
 from aura_sentinel.effects.learners import FittedLearner
 from aura_sentinel.effects.record import EffectsRecord
 from aura_sentinel.effects.shrinkage import shrinkage_cells
-from aura_sentinel.retention.state import StateMatrix
+from aura_sentinel.retention.simulator import SimulatorSettings
+from aura_sentinel.retention.state import StateMatrix, with_learned_effects
 
 FloatArray = npt.NDArray[np.float64]
 EFFECT_MODEL_NAME = re.compile(r"effect_model_([0-9]{2})\.ubj")
@@ -50,3 +52,18 @@ class EffectModel:
         effects = self.record.shrinkage.apply(estimated - no_action, cells)
         churn: FloatArray = np.clip(no_action + effects, 0.0, 1.0)
         return churn
+
+    def learned_state(
+        self,
+        customers: pl.DataFrame,
+        state: StateMatrix,
+        settings: SimulatorSettings,
+        source: str,
+    ) -> tuple[StateMatrix, FloatArray]:
+        """(the state with each customer's learned effects, the churn within the log's horizon
+        under each action they rest on): the policy's input when the effects are learned."""
+        churn = self.churn_under(customers, state, source)
+        shares, _ = hazard_effects(
+            churn[:, 0], churn, settings.campaign_horizon, settings.max_effect
+        )
+        return with_learned_effects(state, shares), churn

@@ -81,6 +81,18 @@ class EffectsRecord:
         """The propensities were estimated: effects rest on "no unmeasured confounding"."""
         return not self.propensity.logged
 
+    def planned_on(self) -> str:
+        """What a policy trained with these effects rests on, in one sentence."""
+        masked = [
+            name for name, tried in zip(self.action_names, self.tried, strict=True) if not tried
+        ]
+        never = f"; not tried, so never recommended: {', '.join(masked)}" if masked else ""
+        return (
+            f"The DQN plans on the effects learned from the campaign log {self.log.file} "
+            f"({self.log.rows:,} rows){never}. Fatigue, recency and backlash stay the "
+            "simulator's stated assumptions."
+        )
+
     def to_json(self) -> dict[str, Any]:
         rounded: dict[str, Any] = _rounded(self._json())
         return rounded

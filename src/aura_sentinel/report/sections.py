@@ -17,7 +17,6 @@ from aura_sentinel.report.effects import TITLE as EFFECTS_TITLE
 from aura_sentinel.report.effects import effects_view
 from aura_sentinel.report.settings import (
     ASSUMED_EFFECTS,
-    PLANNED_ON_ASSUMED_EFFECTS,
     STATE_FIELDS,
     dqn_settings,
     simulator_settings,
@@ -162,7 +161,7 @@ def _assumption_sentences(report: Report) -> list[str]:
 
 def _effects_assumption(report: Report) -> str:
     """What the plan's effects rest on: assumed, or assumed while learned ones are evaluated."""
-    return ASSUMED_EFFECTS if report.effects is None else PLANNED_ON_ASSUMED_EFFECTS
+    return ASSUMED_EFFECTS if report.effects is None else report.effects.planned_on()
 
 
 def _risk_levels(report: Report) -> TableView:

@@ -23,12 +23,6 @@ ASSUMED_EFFECTS = (
     "not learned from data (`train --campaigns LOG` learns them from a campaign log)."
 )
 """Said wherever the report shows what the actions do or what the plan brings."""
-PLANNED_ON_ASSUMED_EFFECTS = (
-    "The effects the plan rests on are still assumed: the DQN plans on the simulator's stated "
-    "effects, while the effects learned from the campaign log are evaluated off-line (see "
-    'the section "What your campaigns show").'
-)
-"""Said instead of ASSUMED_EFFECTS when the bundle holds effects learned from a campaign log."""
 
 Format = Callable[[Any], str]
 

@@ -161,8 +161,9 @@ class PolicySettings:
             raise UsageError(source, str(exc), "fix the policy settings") from exc
 
 
-def simulator_for(settings: PolicySettings) -> Simulator:
-    return Simulator(settings=settings.simulator, catalog=settings.catalog)
+def simulator_for(settings: PolicySettings, tried: tuple[bool, ...] | None = None) -> Simulator:
+    """The simulator of these settings; `tried` when the effects are learned (`Simulator.tried`)."""
+    return Simulator(settings=settings.simulator, catalog=settings.catalog, tried=tried)
 
 
 MAX_CONFIG_BYTES = 1 << 20

@@ -33,7 +33,8 @@ Progress = Callable[[float, str], None]
 
 
 class QNetwork(nn.Module):
-    """State (N x 9, raw units) -> Q-values (N x actions) in months of monthly charge.
+    """State (N x features, raw units: the nine, then any learned effects) -> Q-values (N x
+    actions) in months of monthly charge.
 
     Inputs are normalised inside the module with statistics stored as buffers, so scoring needs
     no extra step. The head is duelling: a state value plus centred action advantages.
@@ -43,9 +44,8 @@ class QNetwork(nn.Module):
     state_scale: torch.Tensor
     value_scale: torch.Tensor
 
-    def __init__(self, actions: int, hidden: int) -> None:
+    def __init__(self, actions: int, hidden: int, features: int = len(STATE_COLUMNS)) -> None:
         super().__init__()
-        features = len(STATE_COLUMNS)
         self.register_buffer("state_mean", torch.zeros(features))
         self.register_buffer("state_scale", torch.ones(features))
         self.register_buffer("value_scale", torch.ones(()))
@@ -86,9 +86,12 @@ def q_values(network: QNetwork, state: StateMatrix) -> npt.NDArray[np.float32]:
     return values
 
 
-def greedy_actions(network: QNetwork, state: StateMatrix) -> npt.NDArray[np.int64]:
-    """The network's best action for every customer (see `q_values`)."""
-    best: npt.NDArray[np.int64] = q_values(network, state).argmax(axis=1).astype(np.int64)
+def greedy_actions(
+    network: QNetwork, state: StateMatrix, allowed: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
+    """The network's best allowed action for every customer (see `q_values`)."""
+    masked = np.where(allowed[None, :], q_values(network, state), -np.inf)
+    best: npt.NDArray[np.int64] = masked.argmax(axis=1).astype(np.int64)
     return best
 
 
@@ -111,11 +114,14 @@ def _train(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     actions = simulator.catalog.size
+    allowed = np.flatnonzero(simulator.allowed)
+    blocked = torch.from_numpy(~simulator.allowed)
     gamma = simulator.settings.discount
+    features = customers.shape[1]
 
-    network = QNetwork(actions, config.hidden)
+    network = QNetwork(actions, config.hidden, features)
     _fit_normalisation(network, simulator, customers, gamma)
-    target = QNetwork(actions, config.hidden)
+    target = QNetwork(actions, config.hidden, features)
     target.load_state_dict(network.state_dict())
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.LinearLR(
@@ -124,15 +130,16 @@ def _train(
         end_factor=config.final_learning_rate_share,
         total_iters=max(1, config.iterations - config.learning_starts),
     )
-    buffer = _ReplayBuffer(config.buffer_size, len(STATE_COLUMNS))
+    buffer = _ReplayBuffer(config.buffer_size, features)
 
     state = _fresh_customers(simulator, customers, config.parallel_customers, rng)
     for iteration in range(config.iterations):
         epsilon = _epsilon(config, iteration)
         explore = rng.random(state.shape[0]) < epsilon
         with torch.no_grad():  # the few stepped customers in one pass (no block padding)
-            greedy = network(torch.from_numpy(state)).argmax(dim=1).numpy()
-        chosen = np.where(explore, rng.integers(0, actions, state.shape[0]), greedy)
+            q = network(torch.from_numpy(state)).masked_fill(blocked, -torch.inf)
+            greedy = q.argmax(dim=1).numpy()
+        chosen = np.where(explore, allowed[rng.integers(0, allowed.size, state.shape[0])], greedy)
         survival, expected_reward = simulator.current(state)
         next_state, _, churned = simulator.step(state, chosen, rng)
         charge = np.maximum(state[:, MONTHLY_CHARGES].astype(np.float64), 1e-6)
@@ -150,7 +157,9 @@ def _train(
             state[restart] = _fresh_customers(simulator, customers, int(restart.sum()), rng)
 
         if iteration >= config.learning_starts:
-            loss = _td_step(network, target, optimizer, buffer, config.batch_size, gamma, rng)
+            loss = _td_step(
+                network, target, optimizer, buffer, config.batch_size, gamma, blocked, rng
+            )
             schedule.step()
             if iteration % config.target_update_interval == 0:
                 target.load_state_dict(network.state_dict())
@@ -171,12 +180,14 @@ def _td_step(
     buffer: _ReplayBuffer,
     batch_size: int,
     gamma: float,
+    blocked: torch.Tensor,
     rng: np.random.Generator,
 ) -> float:
     state, action, reward, next_state, survival = buffer.sample(batch_size, rng)
     with torch.no_grad():
-        # Double DQN: the online network picks the next action, the target network values it.
-        next_action = network(next_state).argmax(dim=1, keepdim=True)
+        # Double DQN: the online network picks the next (allowed) action, the target values it.
+        next_q = network(next_state).masked_fill(blocked, -torch.inf)
+        next_action = next_q.argmax(dim=1, keepdim=True)
         next_value = target(next_state).gather(1, next_action).squeeze(1)
         td_target = reward + gamma * survival * next_value
     predicted = network(state).gather(1, action.unsqueeze(1)).squeeze(1)

@@ -29,6 +29,8 @@ POLICY_LABELS = {
     "always_email": "always email (the cheapest contact)",
     "risk_rule": "risk rule (>0.7 costliest, >0.4 cheapest discount, else cheapest contact)",
     "myopic": "myopic (best one-month gain)",
+    "best_single_action": "best single action (the one action for everyone worth most)",
+    "treat_the_riskiest": "treat the riskiest (best single action, as many treated as by the DQN)",
 }
 
 
@@ -43,7 +45,8 @@ class RiskRuleActions:
 
     Ties go to the lower action id. With two actions (no action and one contact) every choice is
     that contact; with three, e.g. no action, email and a discount, high and medium risk get the
-    discount and low risk the email.
+    discount and low risk the email. Only the `allowed` actions count (all by default); with no
+    allowed contact, every choice is no action.
     """
 
     high: int
@@ -51,8 +54,12 @@ class RiskRuleActions:
     low: int
 
     @classmethod
-    def of(cls, catalog: ActionCatalog) -> RiskRuleActions:
-        contacts = range(1, catalog.size)  # a catalog has 2 actions or more
+    def of(
+        cls, catalog: ActionCatalog, allowed: npt.NDArray[np.bool_] | None = None
+    ) -> RiskRuleActions:
+        contacts = [a for a in range(1, catalog.size) if allowed is None or allowed[a]]
+        if not contacts:
+            return cls(high=0, medium=0, low=0)
 
         def cost(action: int) -> float:
             return catalog.actions[action].cost_share
@@ -67,8 +74,9 @@ class RiskRuleActions:
 
 
 def baseline_policies(simulator: Simulator) -> dict[str, Policy]:
-    """The baselines the DQN must beat, each a function from states to actions."""
-    rule = RiskRuleActions.of(simulator.catalog)
+    """The rule-based baselines the DQN must beat, each a function from states to actions, all
+    choosing among the allowed actions only (see `evaluate` for the two that need values)."""
+    rule = RiskRuleActions.of(simulator.catalog, simulator.allowed)
 
     def no_action(state: StateMatrix) -> IntArray:
         return np.zeros(state.shape[0], dtype=np.int64)
@@ -86,8 +94,7 @@ def baseline_policies(simulator: Simulator) -> dict[str, Policy]:
 
     def myopic(state: StateMatrix) -> IntArray:
         _, reward = simulator.current(state)
-        best: IntArray = reward.argmax(axis=1).astype(np.int64)
-        return best
+        return simulator.best_allowed(reward)
 
     return {
         "no_action": no_action,
@@ -122,23 +129,56 @@ class PolicyEvaluation:
         }
 
 
+def always(action: int) -> Policy:
+    """The same action for every customer in every state."""
+    return lambda state: np.full(state.shape[0], action, dtype=np.int64)
+
+
+def riskiest(share: float, probability: npt.NDArray[np.float32], action: int) -> Policy:
+    """Churn-score-only targeting: `action` for customers whose churn probability is among the
+    top `share` of `probability` (the customers examined), nothing for the rest."""
+    if share <= 0:
+        return always(0)
+    threshold = np.quantile(probability, 1.0 - share, method="inverted_cdf")
+    return lambda state: np.where(state[:, CHURN_PROBABILITY] >= threshold, action, 0).astype(
+        np.int64
+    )
+
+
 def evaluate(simulator: Simulator, state: StateMatrix, dqn: Policy) -> PolicyEvaluation:
-    """Score the DQN, the optimum and every baseline by their exact expected values."""
+    """Score the DQN, the optimum and every baseline by their exact expected values.
+
+    Two baselines need values: the best single action (each allowed contact for everyone, the
+    best kept) and "treat the riskiest" (that action for the riskiest customers, as many as the
+    DQN treats in their own state)."""
     optimal_table, optimal_table_values = optimal_values(simulator, state)
     own = np.arange(state.shape[0]), simulator.grid_index(state)
     optimal_action = optimal_table[own]
     values = {"optimal": float(at_own_state(simulator, state, optimal_table_values).mean())}
+    dqn_actions = np.asarray(dqn(state))
     values["dqn"] = float(evaluate_policy(simulator, state, dqn).mean())
     baselines = baseline_policies(simulator)
     for name, policy in baselines.items():
         values[name] = float(evaluate_policy(simulator, state, policy).mean())
+    singles = {
+        action: float(evaluate_policy(simulator, state, always(action)).mean())
+        for action in (int(index) + 1 for index in np.flatnonzero(simulator.allowed[1:]))
+    }
+    best = max(singles, key=lambda action: singles[action], default=0)
+    values["best_single_action"] = singles.get(best, values["no_action"])
+    treated = float(np.mean(dqn_actions != 0))
+    values["treat_the_riskiest"] = float(
+        evaluate_policy(
+            simulator, state, riskiest(treated, state[:, CHURN_PROBABILITY], best)
+        ).mean()
+    )
     headroom = values["optimal"] - values["no_action"]
     gain_ratio = (values["dqn"] - values["no_action"]) / headroom if headroom > 0 else 1.0
     return PolicyEvaluation(
         customers=state.shape[0],
         values=values,
         gain_ratio=gain_ratio,
-        optimal_match=float(np.mean(np.asarray(dqn(state)) == optimal_action)),
+        optimal_match=float(np.mean(dqn_actions == optimal_action)),
         differs_from_myopic=float(np.mean(baselines["myopic"](state) != optimal_action)),
         differs_from_no_action=float(np.mean(optimal_action != 0)),
     )

@@ -3,6 +3,7 @@
 Every customer is a small Markov decision process over the simulator's discrete grid of
 controllable states, so a policy's expected discounted value is the solution of one linear system
 per customer (batched), and policy iteration finds the optimum exactly. No rollouts, no noise.
+The optimum chooses among the simulator's allowed actions only (see `Simulator.tried`).
 """
 
 from __future__ import annotations
@@ -79,21 +80,24 @@ def finite_horizon_values(simulator: Simulator, state: StateMatrix, horizon: int
     """Optimal value over `horizon` months (nothing after), by backward induction: N x grid."""
     survival, reward = simulator.tables(state)
     values = np.zeros((state.shape[0], simulator.grid_size))
+    allowed = simulator.allowed
     for _ in range(horizon):
-        values = action_values(simulator, survival, reward, values).max(axis=2)
+        values = action_values(simulator, survival, reward, values)[:, :, allowed].max(axis=2)
     return values
 
 
 def _policy_iteration(simulator: Simulator, state: StateMatrix) -> tuple[IntArray, FloatArray]:
     survival, reward = simulator.tables(state)
-    actions = reward.argmax(axis=2)  # start from the myopic policy
+    actions = simulator.best_allowed(reward)  # start from the myopic policy
     for _ in range(200):
         values = _solve(simulator, survival, reward, actions)
         q = action_values(simulator, survival, reward, values)
         current = np.take_along_axis(q, actions[:, :, None], axis=2)[:, :, 0]
-        best = q.argmax(axis=2)
+        best = simulator.best_allowed(q)
         # Switch only for a real improvement, so ties cannot make the iteration cycle.
-        improves = q.max(axis=2) > current + 1e-9 * np.maximum(1.0, np.abs(current))
+        improves = np.take_along_axis(q, best[:, :, None], axis=2)[
+            :, :, 0
+        ] > current + 1e-9 * np.maximum(1.0, np.abs(current))
         if not improves.any():
             return actions, values
         actions = np.where(improves, best, actions)

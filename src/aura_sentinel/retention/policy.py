@@ -48,24 +48,28 @@ def train_policy(
     settings: PolicySettings,
     seed: int,
     progress: Progress | None = None,
+    tried: tuple[bool, ...] | None = None,
 ) -> TrainedPolicy:
-    """Train the DQN on most customers and examine it exactly on the held-out rest."""
-    simulator = simulator_for(settings)
+    """Train the DQN on most customers and examine it exactly on the held-out rest. With
+    `tried`, the state carries learned effects (see `Simulator.tried`)."""
+    simulator = simulator_for(settings, tried)
     order = np.random.default_rng(seed).permutation(state.shape[0])
     held_out_count = max(1, round(HELD_OUT_SHARE * state.shape[0]))
     held_out, training = order[:held_out_count], order[held_out_count:]
     if training.size == 0:
         training = held_out
     network = train_dqn(simulator, state[training], settings.dqn, progress)
+    allowed = simulator.allowed
     evaluation = evaluate(
-        simulator, state[held_out], lambda states: greedy_actions(network, states)
+        simulator, state[held_out], lambda states: greedy_actions(network, states, allowed)
     )
     return TrainedPolicy(network, evaluation, int(training.size))
 
 
-def load_network(weights: bytes, settings: PolicySettings, source: str) -> QNetwork:
-    """Rebuild the Q-network from its state_dict bytes, without unpickling anything."""
-    network = QNetwork(settings.catalog.size, settings.dqn.hidden)
+def load_network(weights: bytes, settings: PolicySettings, features: int, source: str) -> QNetwork:
+    """Rebuild the Q-network (of a state `features` wide) from its state_dict bytes, without
+    unpickling anything."""
+    network = QNetwork(settings.catalog.size, settings.dqn.hidden, features)
     try:
         state_dict = torch.load(io.BytesIO(weights), weights_only=True)
         network.load_state_dict(state_dict, strict=True)

@@ -8,13 +8,17 @@ is h = 1 - (1 - p) ** (1 / horizon). An action removes a share e of the hazard, 
     e = effect[a] x responsiveness x contract x new-customer x price (discount actions only)
         x fatigue ** recent_interventions x recency[months since last contact]
 
-(each action's effect and discount flag are read from its record in the catalog, `Action`;
-effects learned from a campaign log can replace everything but fatigue and recency, see
-`effects/calibration.py`), and, once a customer has had `backlash_after` recent contacts, any
+(each action's effect and discount flag are read from its record in the catalog, `Action`),
+and, once a customer has had `backlash_after` recent contacts, any
 further contact backfires: h' = h (1 + backlash). The controllable part of the state, recent
 interventions (0..max) and months since the last contact (0..3, read from days / 30), is small
 and discrete and moves deterministically with the action, so the exact optimum is computable
 (see `oracle.py`).
+
+Effects learned from a campaign log replace everything but fatigue and recency: the state then
+carries each customer's learned share of the hazard per action (`learned_effect_columns`, see
+`effects/calibration.py`), and the simulator is built with the actions the log tried (`tried`);
+the others are never chosen, by the optimum, the baselines or the DQN.
 
 Everything is vectorised over customers with numpy: arrays are customers x states x actions.
 """
@@ -34,6 +38,7 @@ from aura_sentinel.retention.state import (
     DAYS_SINCE_CONTACT,
     ENGAGEMENT,
     INTERNET,
+    LEARNED_EFFECTS,
     MONTHLY_CHARGES,
     RECENT_INTERVENTIONS,
     RESPONSE_RATE,
@@ -112,6 +117,27 @@ class Simulator:
 
     settings: SimulatorSettings = field(default_factory=SimulatorSettings)
     catalog: ActionCatalog = field(default_factory=ActionCatalog)
+    tried: tuple[bool, ...] | None = None
+    """None: the assumed effects. Else the effects are learned: the state carries them (one
+    column per action but no action, from `LEARNED_EFFECTS` on), and `tried[a]` says whether the
+    log tried action a; an action not tried is never chosen."""
+
+    def __post_init__(self) -> None:
+        if self.tried is not None and (len(self.tried) != self.catalog.size or not self.tried[0]):
+            raise ValueError("tried: one flag per action, and no action is always allowed")
+
+    @property
+    def allowed(self) -> npt.NDArray[np.bool_]:
+        """The actions any policy may choose: every action unless the log did not try it."""
+        if self.tried is None:
+            return np.ones(self.catalog.size, dtype=np.bool_)
+        return np.asarray(self.tried, dtype=np.bool_)
+
+    def best_allowed(self, values: FloatArray) -> IntArray:
+        """The allowed action of highest value along the last axis (ties: the lower id)."""
+        masked = np.where(self.allowed, values, -np.inf)
+        best: IntArray = masked.argmax(axis=-1).astype(np.int64)
+        return best
 
     # The discrete controllable grid: state index g = recent * months_buckets + months_since.
     @property
@@ -174,41 +200,25 @@ class Simulator:
         survival = 1.0 - self.monthly_hazard(state)
         return self.settings.margin * survival / (1.0 - self.settings.discount * survival)
 
-    def tables(
-        self, state: StateMatrix, customer_effect: FloatArray | None = None
-    ) -> tuple[FloatArray, FloatArray]:
-        """(survival, reward) for every customer, grid state and action: N x grid x actions.
-
-        `customer_effect` (N x actions, row-aligned with `state`), when given, replaces the assumed
-        customer-specific effect, e.g. by effects learned from a campaign log (see
-        `effects.calibration`); fatigue, recency and backlash still apply."""
+    def tables(self, state: StateMatrix) -> tuple[FloatArray, FloatArray]:
+        """(survival, reward) for every customer, grid state and action: N x grid x actions."""
         recent, months = self.grid()
-        return self._survival_and_reward(
-            state, recent[None, :, None], months[None, :, None], customer_effect
-        )
+        return self._survival_and_reward(state, recent[None, :, None], months[None, :, None])
 
-    def current(
-        self, state: StateMatrix, customer_effect: FloatArray | None = None
-    ) -> tuple[FloatArray, FloatArray]:
-        """(survival, reward) of every action in each customer's own state: N x actions
-        (`customer_effect` as for `tables`)."""
+    def current(self, state: StateMatrix) -> tuple[FloatArray, FloatArray]:
+        """(survival, reward) of every action in each customer's own state: N x actions."""
         index = self.grid_index(state)
         recent, months = np.divmod(index, self.months_buckets)
         survival, reward = self._survival_and_reward(
-            state, recent[:, None, None], months[:, None, None], customer_effect
+            state, recent[:, None, None], months[:, None, None]
         )
         return survival[:, 0, :], reward[:, 0, :]
 
     def step(
-        self,
-        state: StateMatrix,
-        actions: IntArray,
-        rng: np.random.Generator,
-        customer_effect: FloatArray | None = None,
+        self, state: StateMatrix, actions: IntArray, rng: np.random.Generator
     ) -> tuple[StateMatrix, FloatArray, npt.NDArray[np.bool_]]:
-        """Sample one month: (next state, reward, churned) for each customer (`customer_effect`
-        as for `tables`)."""
-        survival, _ = self.current(state, customer_effect)
+        """Sample one month: (next state, reward, churned) for each customer."""
+        survival, _ = self.current(state)
         rows = np.arange(state.shape[0])
         stays = rng.random(state.shape[0]) < survival[rows, actions]
         charge = state[:, MONTHLY_CHARGES].astype(np.float64)
@@ -218,15 +228,10 @@ class Simulator:
         return self.with_grid_state(state, next_index), reward, ~stays
 
     def _survival_and_reward(
-        self,
-        state: StateMatrix,
-        recent: IntArray,
-        months: IntArray,
-        customer_effect: FloatArray | None = None,
+        self, state: StateMatrix, recent: IntArray, months: IntArray
     ) -> tuple[FloatArray, FloatArray]:
         settings = self.settings
-        if customer_effect is None:
-            customer_effect = self._customer_effect(state)  # N x actions
+        customer_effect = self._customer_effect(state)  # N x actions
         fatigue = settings.fatigue ** recent.astype(np.float64)
         recency = np.asarray(settings.recency)[months]
         effect = customer_effect[:, None, :] * fatigue * recency
@@ -242,6 +247,11 @@ class Simulator:
 
     def _customer_effect(self, state: StateMatrix) -> FloatArray:
         """The customer-specific part of each action's effect: N x actions."""
+        if self.tried is not None:
+            learned = state[:, LEARNED_EFFECTS : LEARNED_EFFECTS + self.catalog.size - 1]
+            none = np.zeros((state.shape[0], 1))
+            effect_learned: FloatArray = np.hstack([none, learned.astype(np.float64)])
+            return effect_learned
         settings = self.settings
         response = np.minimum(
             state[:, RESPONSE_RATE].astype(np.float64) / settings.response_prior,

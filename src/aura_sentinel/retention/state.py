@@ -62,8 +62,26 @@ STATE_COLUMNS = (
     RESPONSE_RATE,
     ENGAGEMENT,
 ) = range(len(STATE_COLUMNS))
+LEARNED_EFFECTS = len(STATE_COLUMNS)
+"""Where a state with learned effects carries them: one column per action but no action."""
 
 StateMatrix = npt.NDArray[np.float32]
+
+
+def learned_effect_columns(actions: int) -> tuple[str, ...]:
+    """The names of the state's columns when it carries learned effects: the nine, then each
+    action's learned share of the monthly hazard it removes (action 1 .. actions - 1)."""
+    return STATE_COLUMNS + tuple(f"learned_effect_{action}" for action in range(1, actions))
+
+
+def with_learned_effects(state: StateMatrix, shares: npt.NDArray[np.float64]) -> StateMatrix:
+    """The state with each customer's learned effects (N x actions, column 0 no action, as
+    `effects.calibration.hazard_effects` gives them) appended after the nine columns."""
+    extended: StateMatrix = np.hstack([state[:, :LEARNED_EFFECTS], shares[:, 1:]]).astype(
+        np.float32
+    )
+    return extended
+
 
 # Each role read from the customer table, and its column's default name: the state fields,
 # then the services whose "Yes" counts towards engagement when there is no engagement column.
