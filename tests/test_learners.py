@@ -218,3 +218,24 @@ def test_from_bytes_refuses_a_wrong_number_of_models(small_log: SyntheticLog) ->
 def test_an_unknown_learner_is_refused(small_log: SyntheticLog) -> None:
     with pytest.raises(ValueError, match="unknown learner 'R'"):
         run_cross_fit("R", small_log)
+
+
+@pytest.mark.parametrize("learner", LEARNERS)
+def test_a_start_from_the_churn_model_spares_the_arms_relearning_the_risk(
+    learner: str, small_log: SyntheticLog
+) -> None:
+    """Given the true no-action churn as the start, every learner's no-action churn follows it
+    closer than when each arm must learn the risk from its own few rows; and scoring with
+    the start gives the cross-fitted predictions' kind of values, not the bare margins."""
+    start = small_log.true_churn[:, 0]
+    started = replace(small_log, data=replace(small_log.data, start=start))
+    plain = run_cross_fit(learner, small_log)
+    with_start = run_cross_fit(learner, started)
+    error_plain = np.mean(np.abs(plain[:, 0] - start))
+    error_started = np.mean(np.abs(with_start[:, 0] - start))
+    assert error_started < 0.8 * error_plain, (error_started, error_plain)
+    fitted = run_fit_final(learner, started)
+    matrix, types = small_log.data.matrix, small_log.data.feature_types
+    scored = fitted.churn_under_actions(matrix, types, start=start)
+    assert np.mean(np.abs(scored[:, 0] - start)) < error_plain
+    assert not np.allclose(scored, fitted.churn_under_actions(matrix, types))

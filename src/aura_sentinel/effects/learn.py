@@ -107,7 +107,11 @@ def learn_effects(
     spec = fit_feature_spec(log.table.features, source)
     matrix = spec.matrix(log.table.features, source)
     actions, churned = log.actions, log.churned
-    data = LearningData(matrix, spec.xgboost_types, actions, churned, catalog.size)
+    start_power = _start_power(context, horizon_months, simulator)
+    start = None
+    if context.churn_probability is not None and start_power is not None:
+        start = 1.0 - (1.0 - context.churn_probability) ** start_power
+    data = LearningData(matrix, spec.xgboost_types, actions, churned, catalog.size, start)
     tried = tried_actions(actions, catalog.size, source)
     fold_ids = stratified_folds(actions, churned, folds, seed)
 
@@ -181,8 +185,17 @@ def learn_effects(
         controllable=tuple(name for name in CONTROLLABLE if name in spec.names),
         recommended_share=float(np.mean(recommended != 0)),
         calibration=calibration,
+        start_power=start_power,
     )
     return LearnedEffects(record, final)
+
+
+def _start_power(context: LogContext, horizon: float, simulator: Simulator) -> float | None:
+    """The power that reads the churn model's probability over the log's horizon (the simulator's
+    constant hazard), when the log has the churn model's columns."""
+    if context.churn_probability is None:
+        return None
+    return horizon / simulator.settings.churn_horizon_months
 
 
 def stratified_folds(actions: IntArray, churned: FloatArray, folds: int, seed: int) -> IntArray:

@@ -7,7 +7,12 @@ shared folds (the held-out evidence for choosing a learner and for off-policy ev
 
 Every model is a small XGBoost model (`hist`, depth 3, learning rate 0.05) whose number of rounds
 is found by early stopping on a seeded 20% of its own training rows, then refitted on all of
-them with that number. Nothing is sampled at random inside XGBoost, so the same data and seed
+them with that number. When the churn model can read the log, every churn classifier starts from
+its probability (the logit as XGBoost's base margin, `LearningData.start`): the trees then only
+learn how the log's churn differs from it, under each action. The churn model has seen far more
+customers than an action's arm, so the arms' few churners are spent on the actions' effects, not
+on relearning who is at risk (on a synthetic log of 50,000 rows this doubled the value of the
+resulting plan, valued under the true effects). Nothing is sampled at random inside XGBoost, so the same data and seed
 give the same model bytes at any thread count.
 """
 
@@ -67,6 +72,9 @@ class LearningData:
     actions: IntArray
     churned: FloatArray
     action_count: int
+    start: FloatArray | None = None
+    """Each row's churn probability within the log's horizon by the churn model, that every
+    churn classifier starts from; None: they start from the arm's mean churn."""
 
 
 @dataclass
@@ -84,26 +92,33 @@ class FittedLearner:
     tried: tuple[bool, ...]
 
     def churn_under_actions(
-        self, matrix: FloatMatrix, feature_types: list[str], threads: int = 1
+        self,
+        matrix: FloatMatrix,
+        feature_types: list[str],
+        threads: int = 1,
+        start: FloatArray | None = None,
     ) -> FloatArray:
-        """N x A churn probability of every row under every action (untried = no action)."""
+        """N x A churn probability of every row under every action (untried = no action).
+        `start` as the learner was fitted with (`LearningData.start`), for these rows."""
         for booster in self.boosters:
             booster.set_param({"nthread": threads})
         tried_actions = _tried_actions(self.tried)
         churn = np.empty((matrix.shape[0], self.action_count))
+        margin = _margin(start)
         if self.learner == "T":
             for action, booster in zip(tried_actions, self.boosters, strict=True):
-                churn[:, action] = _predict(booster, matrix, feature_types)
+                churn[:, action] = _predict(booster, matrix, feature_types, margin)
         elif self.learner == "S":
             for action in tried_actions:
                 churn[:, action] = _predict_s(
-                    self.boosters[0], matrix, feature_types, action, self.action_count
+                    self.boosters[0], matrix, feature_types, action, self.action_count, margin
                 )
         else:
             effects = np.zeros_like(churn)
             for action, booster in zip(tried_actions[1:], self.boosters[1:], strict=True):
                 effects[:, action] = _predict(booster, matrix, feature_types)
-            return _from_effects(_predict(self.boosters[0], matrix, feature_types), effects)
+            no_action = _predict(self.boosters[0], matrix, feature_types, margin)
+            return _from_effects(no_action, effects)
         return _mirror_untried(churn, self.tried)
 
     def to_bytes(self) -> list[bytes]:
@@ -204,7 +219,9 @@ def _t_out_of_fold(
         held = folds == fold
         for action in _tried_actions(tried):
             booster = _classifier(data, ~held & (data.actions == action), seed, threads)
-            churn[held, action] = _predict(booster, data.matrix[held], data.feature_types)
+            churn[held, action] = _predict(
+                booster, data.matrix[held], data.feature_types, _rows_margin(data, held)
+            )
     return _mirror_untried(churn, tried)
 
 
@@ -218,7 +235,12 @@ def _s_out_of_fold(
         booster = _s_classifier(data, ~held & tried_rows, seed, threads)
         for action in _tried_actions(tried):
             churn[held, action] = _predict_s(
-                booster, data.matrix[held], data.feature_types, action, data.action_count
+                booster,
+                data.matrix[held],
+                data.feature_types,
+                action,
+                data.action_count,
+                _rows_margin(data, held),
             )
     return _mirror_untried(churn, tried)
 
@@ -340,7 +362,15 @@ def _s_classifier(
     matrix, types = _with_action(
         data.matrix[rows], data.feature_types, data.actions[rows], data.action_count
     )
-    return _boost(matrix, types, data.churned[rows], "binary:logistic", seed, threads)
+    return _boost(
+        matrix,
+        types,
+        data.churned[rows],
+        "binary:logistic",
+        seed,
+        threads,
+        _rows_margin(data, rows),
+    )
 
 
 def _predict_s(
@@ -349,9 +379,10 @@ def _predict_s(
     feature_types: list[str],
     action: int,
     action_count: int,
+    margin: FloatArray | None,
 ) -> FloatArray:
     actions = np.full(matrix.shape[0], action, dtype=np.int64)
-    return _predict(booster, *_with_action(matrix, feature_types, actions, action_count))
+    return _predict(booster, *_with_action(matrix, feature_types, actions, action_count), margin)
 
 
 def _classifier(
@@ -364,7 +395,21 @@ def _classifier(
         "binary:logistic",
         seed,
         threads,
+        _rows_margin(data, rows),
     )
+
+
+def _margin(start: FloatArray | None) -> FloatArray | None:
+    """The logit of a starting probability, XGBoost's base margin for a logistic model."""
+    if start is None:
+        return None
+    probability = np.clip(start, 1e-6, 1.0 - 1e-6)
+    margin: FloatArray = np.log(probability / (1.0 - probability))
+    return margin
+
+
+def _rows_margin(data: LearningData, rows: npt.NDArray[np.bool_]) -> FloatArray | None:
+    return None if data.start is None else _margin(data.start[rows])
 
 
 def _regressor(
@@ -386,9 +431,11 @@ def _boost(
     objective: str,
     seed: int,
     threads: int,
+    margin: FloatArray | None = None,
     settings: EffectBoosting = BOOSTING,
 ) -> xgb.Booster:
-    """Rounds by early stopping on a seeded inner share of the rows, then a refit on all rows."""
+    """Rounds by early stopping on a seeded inner share of the rows, then a refit on all rows.
+    With a `margin` (per row) the model starts from it instead of the rows' mean."""
     order = np.random.default_rng(seed).permutation(target.size)
     inner = order[: max(1, int(target.size * settings.inner_share))]
     kept = np.sort(order[inner.size :])
@@ -411,39 +458,58 @@ def _boost(
     }
 
     def start(rows: IntArray | slice) -> dict[str, object]:
+        if margin is not None:
+            return params  # XGBoost ignores base_score when a base margin is given
         mean = float(np.mean(target[rows]))
         return {**params, "base_score": float(np.clip(mean, 1e-6, 1 - 1e-6)) if logistic else mean}
+
+    def rows_of(rows: IntArray | slice) -> xgb.DMatrix:
+        return _dmatrix(
+            matrix[rows],
+            target[rows],
+            feature_types,
+            threads,
+            None if margin is None else margin[rows],
+        )
 
     rounds = 1  # a single row cannot be split to choose the rounds
     if kept.size > 0:
         probe = xgb.train(
             start(kept),
-            _dmatrix(matrix[kept], target[kept], feature_types, threads),
+            rows_of(kept),
             num_boost_round=settings.max_rounds,
-            evals=[(_dmatrix(matrix[inner], target[inner], feature_types, threads), "inner")],
+            evals=[(rows_of(inner), "inner")],
             early_stopping_rounds=settings.patience,
             verbose_eval=False,
         )
         rounds = probe.best_iteration + 1
-    return xgb.train(
-        start(slice(None)),
-        _dmatrix(matrix, target, feature_types, threads),
-        num_boost_round=rounds,
-    )
+    return xgb.train(start(slice(None)), rows_of(slice(None)), num_boost_round=rounds)
 
 
 def _dmatrix(
-    matrix: FloatMatrix, target: FloatArray, feature_types: list[str], threads: int
+    matrix: FloatMatrix,
+    target: FloatArray,
+    feature_types: list[str],
+    threads: int,
+    margin: FloatArray | None,
 ) -> xgb.DMatrix:
     return xgb.DMatrix(
         matrix,
         label=target,
+        base_margin=margin,
         feature_types=feature_types,
         enable_categorical=True,
         nthread=threads,
     )
 
 
-def _predict(booster: xgb.Booster, matrix: FloatMatrix, feature_types: list[str]) -> FloatArray:
-    data = xgb.DMatrix(matrix, feature_types=feature_types, enable_categorical=True)
+def _predict(
+    booster: xgb.Booster,
+    matrix: FloatMatrix,
+    feature_types: list[str],
+    margin: FloatArray | None = None,
+) -> FloatArray:
+    data = xgb.DMatrix(
+        matrix, base_margin=margin, feature_types=feature_types, enable_categorical=True
+    )
     return np.asarray(booster.predict(data), dtype=np.float64)

@@ -11,6 +11,9 @@ from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from aura_sentinel.effects.calibration import EffectClipping
 from aura_sentinel.effects.inference import EffectEstimate
 from aura_sentinel.effects.learners import LEARNERS
@@ -29,6 +32,9 @@ from aura_sentinel.retention.catalog import MAX_ACTIONS, MIN_ACTIONS
 
 CELL_FIELDS = ("contract", "tenure")
 CONTROLLABLE = ("recent_interventions", "days_since_contact")
+
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,18 @@ class EffectsRecord:
     """Share of the log's customers the recommended one-step plan would contact."""
     calibration: EffectClipping
     """How many customers' learned effects the simulator cannot reproduce (outside its range)."""
+    start_power: float | None = None
+    """The learners' churn classifiers start from the churn model's probability p read over the
+    log's horizon, 1 - (1 - p) ** start_power (the log's horizon over the churn horizon); None:
+    the log lacks the churn model's columns, and they start from the log alone."""
+
+    def start(self, churn_probability: npt.NDArray[np.floating[Any]]) -> FloatArray | None:
+        """What the learners start from, for customers of this churn probability (None: nothing)."""
+        if self.start_power is None:
+            return None
+        survival = np.clip(1.0 - churn_probability.astype(np.float64), 0.0, 1.0)
+        start: FloatArray = 1.0 - survival**self.start_power
+        return start
 
     @property
     def confounding_assumed(self) -> bool:
@@ -116,6 +134,7 @@ class EffectsRecord:
             "controllable": list(self.controllable),
             "recommended_share": self.recommended_share,
             "calibration": self.calibration.to_json(),
+            "start_power": self.start_power,
         }
 
 
@@ -173,6 +192,7 @@ def parse_effects(
         controllable=tuple(_subset(entry, "controllable", CONTROLLABLE)),
         recommended_share=entry.number("recommended_share", 0, 1),
         calibration=_parse_calibration(entry.entry("calibration"), actions),
+        start_power=entry.optional_number("start_power", 1e-6, 120),
     )
     entry.done()
     return record
