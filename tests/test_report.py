@@ -297,6 +297,29 @@ def test_the_action_effects_are_said_to_be_assumed(made: tuple[Report, str]) -> 
         assert any("assumed" in sentence for sentence in _section(sections, key).lead)
 
 
+def test_results_without_logged_actions_have_no_realised_result(made: tuple[Report, str]) -> None:
+    report, html = made
+    assert report.outcomes is not None and report.realised is None
+    assert "Realised churn" not in html and "LoggedAction" not in html
+
+
+def test_logged_actions_of_an_assumed_plan_are_said_to_be_observational(
+    scored: Path, models: Path, tmp_path: Path
+) -> None:
+    results = pl.read_csv(scored)
+    logged = results.with_columns(pl.col("ActionID").cast(pl.String).alias("LoggedAction"))
+    copy = tmp_path / "results.csv"
+    logged.write_csv(copy)
+    report, sections = make_report(copy, models, tmp_path / "r.html")
+    assert report.realised is not None
+    assert report.realised.not_followed.customers == 0  # every logged id is the recommended one
+    assert report.realised.followed.customers == results.height
+    churned = int((results.get_column("Churn") == "Yes").sum())
+    assert report.realised.followed.churned == churned
+    policy = " ".join(_section(sections, "policy").lead)
+    assert "observational unless the log's actions were randomised" in policy
+
+
 def test_a_leak_warning_stands_next_to_the_metrics(made: tuple[Report, str]) -> None:
     report, _ = made
     leak = LeakWarning("Churn Score", 0.94, 0.62, "suspiciously strong")

@@ -5,11 +5,16 @@ the recommended plan beats the alternatives off-line, in words that follow the i
 from __future__ import annotations
 
 import dataclasses
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 from rich.console import Console
 
+from aura_sentinel.bundle import load_bundle
+from aura_sentinel.demo_campaigns import generate_campaign_log
 from aura_sentinel.effects.calibration import EffectClipping
 from aura_sentinel.effects.inference import EffectEstimate
 from aura_sentinel.effects.offpolicy import Estimate, OffPolicyTable, PolicyValue
@@ -17,7 +22,9 @@ from aura_sentinel.effects.propensity import PropensityDiagnostics
 from aura_sentinel.effects.record import EffectsRecord, LogFingerprint
 from aura_sentinel.effects.shrinkage import Shrinkage
 from aura_sentinel.features import FeatureColumn, FeatureSpec
+from aura_sentinel.pipeline import ScoreSettings, score_file
 from aura_sentinel.render import train_summary
+from aura_sentinel.report import make_report
 from aura_sentinel.report.content import ModelCard, PolicyQuality, Report, RiskView
 from aura_sentinel.report.effects import (
     CONFOUNDING,
@@ -38,13 +45,32 @@ from aura_sentinel.report.effects import (
     summary_effect_rows,
     verdict,
 )
-from aura_sentinel.report.sections import Section, report_sections
-from aura_sentinel.report.settings import ASSUMED_EFFECTS, PLANNED_ON_ASSUMED_EFFECTS
-from aura_sentinel.retention.evaluation import PolicyEvaluation
-from aura_sentinel.training import TrainSummary
+from aura_sentinel.report.realised import (
+    FOLLOWED,
+    LOGGED_ACTION,
+    NOT_FOLLOWED,
+    action_ids,
+    realised_result,
+)
+from aura_sentinel.report.sections import Section, TableView, report_sections
+from aura_sentinel.report.settings import ASSUMED_EFFECTS
+from aura_sentinel.retention.config import PolicySettings
+from aura_sentinel.retention.evaluation import POLICY_LABELS, PolicyEvaluation
+from aura_sentinel.training import TrainOptions, TrainSummary, train
 
 NAMES = ("Nothing", "Email", "Call")
 """Call has too few logged rows: not tried."""
+CERTIFIED = {
+    "optimal": 11.2,
+    "dqn": 11.0,
+    "best_single_action": 10.6,
+    "treat_the_riskiest": 10.5,
+    "risk_rule": 10.2,
+    "myopic": 10.8,
+    "always_email": 10.6,
+    "no_action": 10.0,
+}
+"""Every policy the certification values (POLICY_LABELS), per customer under the simulator."""
 BETTER_VALUE = Estimate(2.0, 0.5, 3.5)
 LOWER_CHURN = Estimate(-0.03, -0.05, -0.01)
 
@@ -147,7 +173,7 @@ def _report(record: EffectsRecord | None, unit: str = "EUR") -> Report:
     )
     evaluation = PolicyEvaluation(
         customers=50,
-        values={"no_action": 10.0, "dqn": 11.0, "optimal": 11.2},
+        values=dict(CERTIFIED),
         gain_ratio=0.83,
         optimal_match=0.9,
         differs_from_myopic=0.1,
@@ -365,12 +391,15 @@ def test_without_effects_the_report_has_no_section_and_says_effects_are_assumed(
     assert any(ASSUMED_EFFECTS in sentence for sentence in _section(sections, "policy").lead)
 
 
-def test_with_effects_the_policy_section_says_the_dqn_still_plans_on_assumed_ones() -> None:
-    sections = report_sections(_report(_record()))
+def test_with_effects_the_policy_section_says_the_plan_rests_on_the_learned_ones() -> None:
+    record = _record()
+    sections = report_sections(_report(record))
     policy = _section(sections, "policy")
-    assert any(PLANNED_ON_ASSUMED_EFFECTS in sentence for sentence in policy.lead)
+    assert any(record.planned_on() in sentence for sentence in policy.lead)
     assert not any(ASSUMED_EFFECTS in sentence for sentence in policy.lead)
-    assert "evaluated off-line" in PLANNED_ON_ASSUMED_EFFECTS
+    said = record.planned_on()
+    assert "campaigns.csv" in said and "1,040 rows" in said and "never recommended: Call" in said
+    assert record.planned_on() in _section(sections, "answer").lead
 
 
 @pytest.mark.parametrize("logged", [True, False])
@@ -387,7 +416,8 @@ def test_the_train_summary_prints_the_effects_block(logged: bool) -> None:
 def test_the_train_summary_says_which_effects_the_dqn_plans_on() -> None:
     assert ASSUMED_EFFECTS in _summary_text(None, policy=True)
     learned = _summary_text(_record(), policy=True)
-    assert "still plans on the simulator's assumed effects" in learned
+    assert "plans on the effects learned from the campaign log campaigns.csv" in learned
+    assert ASSUMED_EFFECTS not in learned
     assert "Action effects against no action" not in _summary_text(None, policy=True)
 
 
@@ -402,3 +432,232 @@ def test_the_campaign_horizon_reads_in_months_or_as_the_churn_horizon() -> None:
     one_month = shown(campaign_horizon_months=1.0)
     assert "1 month" in one_month.values() and "12 months" in one_month.values()
     assert "the churn horizon" in shown().values()
+
+
+# ---- the policy section of a plan on learned effects -------------------------------------
+
+SIDE_BY_SIDE = "Each policy under the calibrated simulator and on the campaign log"
+REALISED = "Realised churn"
+
+
+def _table_of(section: Section, caption: str) -> TableView:
+    return next(table for table in section.tables if table.caption.startswith(caption))
+
+
+def _rows_by_label(table: TableView) -> dict[str, list[str]]:
+    return {row[0]: row[1:] for row in table.rows}
+
+
+def test_the_side_by_side_table_pairs_the_same_policy_on_both_sides() -> None:
+    policy = _section(report_sections(_report(_record())), "policy")
+    rows = _rows_by_label(_table_of(policy, SIDE_BY_SIDE))
+    assert set(POLICY_LABELS.values()) <= set(rows)  # every certified policy, both new baselines
+    dqn = rows[POLICY_LABELS["dqn"]]
+    assert dqn[:2] == ["+1.00", "11.00"]
+    assert dqn[2:] == [policy_label("recommended"), "21.0% [19.0%, 23.0%]", "44.00 [42.50, 45.50]"]
+    assert rows[POLICY_LABELS["no_action"]][:3] == ["+0.00", "10.00", policy_label("no_action")]
+    riskiest = rows[POLICY_LABELS["treat_the_riskiest"]]
+    assert riskiest[2:] == [
+        policy_label("treat_the_riskiest"),
+        "22.0% [20.0%, 24.0%]",
+        "42.00 [40.50, 43.50]",
+    ]
+    # the best single action on the log is the one the record pairs the plan with (Email);
+    # "always email" is the cheapest tried contact: Email too (Call is dearer and not tried)
+    assert rows[POLICY_LABELS["best_single_action"]][2] == "Email for everyone"
+    assert rows[POLICY_LABELS["always_email"]][2] == "Email for everyone"
+    for blank in ("optimal", "myopic", "risk_rule"):  # the hand-made log has no risk rule
+        assert rows[POLICY_LABELS[blank]][2:] == ["", "", ""], blank
+    assert rows["what was done (observed)"][:2] == ["", ""]  # evaluated on the log only
+    assert rows["what was done (observed)"][3] == "24.0% [22.0%, 26.0%]"
+
+
+def test_the_side_by_side_reading_says_what_each_column_measures_and_not_to_subtract() -> None:
+    lead = " ".join(_section(report_sections(_report(_record())), "policy").lead)
+    assert "never subtracted" in lead
+    assert "over the customer's lifetime under the simulator calibrated" in lead
+    assert "on the 50 held-out customers" in lead
+    assert "within 3 months of the action" in lead and "95% interval" in lead
+    headers = _table_of(_section(report_sections(_report(_record())), "policy"), SIDE_BY_SIDE)
+    assert "simulator: profit per customer (EUR)" in headers.headers
+    assert "campaign log: value per customer [95%] (EUR)" in headers.headers
+
+
+def test_without_effects_the_policy_table_is_the_simulators_alone() -> None:
+    policy = _section(report_sections(_report(None)), "policy")
+    assert not any(table.caption.startswith(SIDE_BY_SIDE) for table in policy.tables)
+    assert policy.tables[0].caption == "Expected profit per customer, by policy"
+    assert len(policy.tables[0].rows) == len(CERTIFIED)
+    assert _table_of(policy, "Assumed actions").rows[1][2] == "-4%"
+
+
+def test_the_actions_table_says_learned_or_not_tried_instead_of_an_assumed_effect() -> None:
+    policy = _section(report_sections(_report(_record())), "policy")
+    actions = _rows_by_label(_table_of(policy, "Actions"))
+    assert actions["Nothing"][1] == "none"
+    assert actions["Email"][1] == "learned per customer"
+    assert actions["Call"][1] == NOT_TRIED
+    assert not any(table.caption == "Assumed actions" for table in policy.tables)
+
+
+def test_logged_actions_are_read_by_name_in_any_case_or_by_id() -> None:
+    logged = pl.Series(LOGGED_ACTION, ["email", "EMAIL", " 2", "0", "1.0", "3", "x", None, ""])
+    assert action_ids(logged, NAMES).tolist() == [1, 1, 2, 0, 1, -1, -1, -1, -1]
+
+
+def test_realised_churn_equals_a_hand_computation() -> None:
+    logged = pl.Series(
+        LOGGED_ACTION, ["Email", "email", "1", "Nothing", "0", "Call", "bogus", None]
+    )
+    recommended = pl.Series(
+        "RecommendedAction",
+        ["Email", "Nothing", "Email", "Nothing", "Email", "Call", "Email", "Email"],
+    )
+    churned = np.array([1, 0, 0, 1, 0, 1, 1, 0], dtype=np.float32)
+    unknown = np.array([False, False, False, False, True, False, False, False])
+    realised = realised_result(logged, recommended, churned, unknown, NAMES)
+    groups = {group.label: group for group in realised.per_action}
+    # Email: rows 0-2 churned 1 of 3; Nothing: row 3 (row 4 has no outcome); Call: row 5
+    assert [(label, groups[label].customers, groups[label].churned) for label in NAMES] == [
+        ("Nothing", 1, 1),
+        ("Email", 3, 1),
+        ("Call", 1, 1),
+    ]
+    # followed: rows 0, 2 (id 1 is Email), 3 and 5 -> 3 churned of 4; not followed: row 1
+    assert (realised.followed.label, realised.followed.customers) == (FOLLOWED, 4)
+    assert realised.followed.churned == 3 and realised.followed.rate == 0.75
+    assert (realised.not_followed.customers, realised.not_followed.churned) == (1, 0)
+    assert (realised.unrecognised, realised.unlogged) == (1, 2)
+    lead = _section(
+        report_sections(dataclasses.replace(_report(None), realised=realised)), "policy"
+    )
+    assert (
+        "(2 without a logged action or an outcome and 1 whose logged action is not in the "
+        "catalog left out)" in " ".join(lead.lead)
+    )
+    # Wilson 95% intervals, as tabulated: 1/3, 3/4, 0/1
+    assert (groups["Email"].low, groups["Email"].high) == pytest.approx((0.0615, 0.7923), abs=1e-4)
+    assert (realised.followed.low, realised.followed.high) == pytest.approx(
+        (0.3006, 0.9544), abs=1e-4
+    )
+    assert (realised.not_followed.low, realised.not_followed.high) == pytest.approx(
+        (0.0, 0.7935), abs=1e-4
+    )
+
+
+def test_the_realised_block_is_said_to_be_observational() -> None:
+    logged = pl.Series(LOGGED_ACTION, ["Email", "Nothing", "Email", "Nothing"])
+    recommended = pl.Series("RecommendedAction", ["Email", "Email", "Nothing", "Nothing"])
+    churned = np.array([0, 1, 1, 0], dtype=np.float32)
+    realised = realised_result(logged, recommended, churned, np.zeros(4, dtype=bool), NAMES)
+    for logged_propensities in (True, False):
+        report = dataclasses.replace(
+            _report(_record(logged=logged_propensities)), realised=realised
+        )
+        policy = _section(report_sections(report), "policy")
+        lead = " ".join(policy.lead)
+        assert "observational" in lead and "not effects" in lead
+        assert ("if the actions were assigned at random" in lead) is logged_propensities
+        assert "left out" not in lead  # every customer had an outcome and a catalog action
+        table = _rows_by_label(_table_of(policy, "Realised churn when the recommendation"))
+        assert table[FOLLOWED] == ["2", "0", "0.0%", "[0.0%, 65.8%]"]
+        assert table[NOT_FOLLOWED][:3] == ["2", "2", "100.0%"]
+    assert not any(
+        table.caption.startswith(REALISED)
+        for table in _section(report_sections(_report(_record())), "policy").tables
+    )
+
+
+# ---- end to end: a bundle whose policy was trained on effects learned from a demo log ------
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pl.DataFrame]:
+    """(bundle, results of scoring the log without LoggedAction, the log): trained once."""
+    folder = tmp_path_factory.mktemp("learned")
+    log, _ = generate_campaign_log(6000, seed=3)
+    log.write_csv(folder / "log.csv")
+    base = PolicySettings()
+    settings = dataclasses.replace(
+        base,
+        simulator=dataclasses.replace(base.simulator, campaign_horizon_months=1.0),
+        dqn=dataclasses.replace(base.dqn, iterations=600),
+    )
+    options = TrainOptions(
+        folds=3, currency="EUR", policy_settings=settings, campaigns=folder / "log.csv", threads=2
+    )
+    train(folder / "log.csv", folder / "models", options)
+    scored = folder / "scored.csv"
+    score_file(folder / "log.csv", folder / "models", scored, ScoreSettings(explain=False))
+    results = folder / "results.csv"
+    pl.read_csv(scored).drop(LOGGED_ACTION, strict=False).write_csv(results)
+    return folder / "models", results, log
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.references: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.references += [value or "" for name, value in attrs if name in ("src", "href")]
+
+
+def test_a_plan_on_learned_effects_says_so_and_shows_both_valuations(
+    learned: tuple[Path, Path, pl.DataFrame],
+) -> None:
+    models, results, _ = learned
+    manifest = load_bundle(models).manifest
+    assert manifest.effects is not None and manifest.policy is not None
+    html_path = results.with_name("learned.html")
+    report, sections = make_report(results, models, html_path)
+    assert report.realised is None  # outcomes, but no logged actions
+    policy = _section(sections, "policy")
+    assert manifest.effects.planned_on() in " ".join(policy.lead)
+    rows = _rows_by_label(_table_of(policy, SIDE_BY_SIDE))
+    values = manifest.policy.evaluation.values
+    for name, label in POLICY_LABELS.items():
+        assert rows[label][1] == f"{values[name]:,.2f}", name
+    by_name = {item.name: item for item in manifest.effects.off_policy.policies}
+    recommended = by_name["recommended"].churn["dr"]
+    assert rows[POLICY_LABELS["dqn"]][3].startswith(f"{recommended.estimate:.1%} [")
+    assert rows[POLICY_LABELS["risk_rule"]][2] == policy_label("risk_rule")
+    assert rows["what was done (observed)"][:2] == ["", ""]
+    assert not any(table.caption.startswith(REALISED) for table in policy.tables)
+    html = html_path.read_text(encoding="utf-8")
+    assert SIDE_BY_SIDE in html and REALISED not in html
+    parser = _Tags()
+    parser.feed(html)
+    assert not {"script", "link", "iframe", "object", "embed"} & set(parser.tags)
+    assert all(reference.startswith("data:") for reference in parser.references)
+
+
+def test_outcomes_and_logged_actions_give_the_realised_result(
+    learned: tuple[Path, Path, pl.DataFrame],
+) -> None:
+    models, results, log = learned
+    frame = pl.read_csv(results).with_columns(log.get_column("action").alias(LOGGED_ACTION))
+    with_actions = results.with_name("with_actions.csv")
+    frame.write_csv(with_actions)
+    report, sections = make_report(with_actions, models, results.with_name("realised.html"))
+    assert report.realised is not None
+    churned = pl.col("Churn") == "Yes"
+    expected = frame.group_by(LOGGED_ACTION).agg(pl.len(), churned.sum().alias("churned"))
+    counted = {
+        group.label: (group.customers, group.churned) for group in report.realised.per_action
+    }
+    assert counted == {
+        str(action): (int(count), int(churners)) for action, count, churners in expected.iter_rows()
+    }
+    followed = frame.filter(pl.col(LOGGED_ACTION) == pl.col("RecommendedAction"))
+    assert report.realised.followed.customers == followed.height
+    assert report.realised.followed.churned == followed.select(churned.sum()).item()
+    assert report.realised.not_followed.customers == frame.height - followed.height
+    policy = _section(sections, "policy")
+    table = _table_of(policy, "Realised churn by the action actually given")
+    assert sum(int(row[1].replace(",", "")) for row in table.rows) == frame.height
+    html = results.with_name("realised.html").read_text(encoding="utf-8")
+    assert "Realised churn when the recommendation was followed or not" in html
+    assert "if the actions were assigned at random" in html  # the demo log logs propensities

@@ -550,7 +550,8 @@ def test_the_report_shows_every_field_of_each_action_in_one_table() -> None:
         catalog=list(zip(catalog.names, catalog.cost_shares, catalog.effects, strict=True)),
         simulator=dict(settings.to_json()["simulator"]),
     )
-    section = _policy(SimpleNamespace(policy=quality, money_unit="", effects=None))  # type: ignore[arg-type]
+    report = SimpleNamespace(policy=quality, money_unit="", effects=None, realised=None)
+    section = _policy(report)  # type: ignore[arg-type]
     actions, simulator = (
         next(table for table in section.tables if table.caption == caption)
         for caption in ("Assumed actions", "Simulator settings")

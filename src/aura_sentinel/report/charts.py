@@ -210,6 +210,8 @@ POLICY_NAMES = {
     "always_email": "always email",
     "risk_rule": "risk rule",
     "myopic": "myopic",
+    "best_single_action": "best single action",
+    "treat_the_riskiest": "treat the riskiest",
     "dqn": "DQN (trained policy)",
     "optimal": "optimum",
 }

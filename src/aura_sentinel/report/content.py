@@ -24,6 +24,7 @@ from aura_sentinel.io import damaged_file, json_layout, sha256_file, sniff_forma
 from aura_sentinel.leakage import LeakWarning
 from aura_sentinel.metrics import roc_auc
 from aura_sentinel.record import RunRecord, read_record
+from aura_sentinel.report.realised import LOGGED_ACTION, Realised, realised_result
 from aura_sentinel.results import (
     RISK_LEVELS,
     ColumnRule,
@@ -45,7 +46,7 @@ DRIFT_ALARM = 0.25
 """A population stability index above this is a large shift from the training data."""
 _NUMBERS = ("ChurnProbability", "ActionCost", "ExpectedGain")
 _TEXTS = ("RiskLevel", "RecommendedAction")
-_OPTIONAL_TEXTS = ("Contract",)
+_OPTIONAL_TEXTS = ("Contract", LOGGED_ACTION)
 _OPTIONAL_NUMBERS = ("Tenure", "ActionID", "ExpectedValue")
 """Read (when present) to be checked by the results' rules; `Tenure` also gives segments."""
 _RERUN = "re-run `aura-sentinel score` to write the results again"
@@ -150,6 +151,8 @@ class Report:
     """Customers outside the training range, per state field."""
     effects: EffectsRecord | None = None
     """The effects learned from a campaign log (None: the actions' effects are assumed)."""
+    realised: Realised | None = None
+    """Observed churn per logged action, when the results carry outcomes and LoggedAction."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -204,6 +207,7 @@ def build_report(results: Path, models: Path) -> Report:
         drift=None if record is None else _drift(record),
         out_of_range={} if record is None else dict(record.out_of_range),
         effects=manifest.effects,
+        realised=_realised(frame, manifest),
         notes=notes,
     )
 
@@ -564,6 +568,24 @@ def _outcomes(
         roc_auc=roc_auc(churned, probability),
         curves=performance_curves(churned, probability),
         in_sample=_is_training_data(record, manifest),
+    )
+
+
+def _realised(frame: pl.DataFrame, manifest: Manifest) -> Realised | None:
+    """The realised result, when the results carry the outcome and the logged action."""
+    target = manifest.roles.target
+    if manifest.policy is None or not {target, LOGGED_ACTION} <= set(frame.columns):
+        return None
+    problems: list[str] = []
+    churned, unknown = parse_outcome(frame.get_column(target), problems)
+    if problems:  # said once already, by the outcomes' note
+        return None
+    return realised_result(
+        frame.get_column(LOGGED_ACTION),
+        frame.get_column("RecommendedAction"),
+        churned,
+        unknown,
+        manifest.policy.settings.catalog.names,
     )
 
 

@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 
 from aura_sentinel.curves import Curves
 from aura_sentinel.report.content import DRIFT_ALARM, TOP_SHARES, Report
+from aura_sentinel.report.effects import NOT_TRIED, effects_view, policy_label
 from aura_sentinel.report.effects import TITLE as EFFECTS_TITLE
-from aura_sentinel.report.effects import effects_view
+from aura_sentinel.report.realised import LOGGED_ACTION, ObservedChurn, Realised
 from aura_sentinel.report.settings import (
     ASSUMED_EFFECTS,
     STATE_FIELDS,
     dqn_settings,
     simulator_settings,
 )
+from aura_sentinel.report.valuations import Valuations, paired_valuations
 from aura_sentinel.results import RISK_LEVELS
 from aura_sentinel.retention.evaluation import POLICY_LABELS
 from aura_sentinel.units import MONTHS_OF_CHARGE, with_unit
@@ -302,42 +304,26 @@ def _policy(report: Report) -> Section:
         "observed results; check them against real retention outcomes when you have them. "
         + _effects_assumption(report),
     ]
-    rows = [
-        [POLICY_LABELS.get(name, name), f"{value - base:+,.2f}", _money(value)]
-        for name, value in sorted(values.items(), key=lambda item: -item[1])
-    ]
-    section.tables.append(
-        _table(
-            "Expected profit per customer, by policy",
-            [
-                "policy",
-                with_unit("gain over no action", unit),
-                with_unit("total discounted profit", unit),
-            ],
-            rows,
-        )
-    )
-    discount_ids = set(quality.simulator.get("discount_actions", []))
-    section.tables.append(
-        _table(
-            "Assumed actions",
-            [
-                "action",
-                "cost (share of a monthly charge)",
-                "assumed effect on the monthly churn hazard",
-                "price discount",
-            ],
-            [
+    if report.effects is None:
+        rows = [
+            [POLICY_LABELS.get(name, name), f"{value - base:+,.2f}", _money(value)]
+            for name, value in sorted(values.items(), key=lambda item: -item[1])
+        ]
+        section.tables.append(
+            _table(
+                "Expected profit per customer, by policy",
                 [
-                    name,
-                    f"{share:.0%}",
-                    f"-{effect:.0%}" if effect > 0 else "none",
-                    "yes" if index in discount_ids else "no",
-                ]
-                for index, (name, share, effect) in enumerate(quality.catalog)
-            ],
+                    "policy",
+                    with_unit("gain over no action", unit),
+                    with_unit("total discounted profit", unit),
+                ],
+                rows,
+            )
         )
-    )
+    else:
+        section.lead.append(_side_by_side_reading(report))
+        section.tables.append(_side_by_side(report))
+    section.tables.append(_actions_table(report))
     section.tables.append(
         _table("Simulator settings", ["setting", "value"], simulator_settings(quality.simulator))
     )
@@ -345,8 +331,178 @@ def _policy(report: Report) -> Section:
         section.tables.append(
             _table("DQN training settings", ["setting", "value"], dqn_settings(quality.dqn))
         )
+    if report.realised is not None:
+        lead, tables = _realised(report, report.realised)
+        section.lead += lead
+        section.tables[1:1] = tables  # after the policies' values, before the settings
     section.charts = ["policies"]
     return section
+
+
+def _side_by_side_reading(report: Report) -> str:
+    """What each column of the side-by-side table measures: their units differ."""
+    assert report.policy is not None and report.effects is not None
+    horizon = report.effects.horizon_months
+    months = "1 month" if horizon == 1 else f"{horizon:g} months"
+    return (
+        "Each policy is valued twice below, in different units, so the two are shown side by "
+        "side and never subtracted. Simulator: the exact expected discounted profit per "
+        f"customer over the customer's lifetime under the simulator calibrated with the learned "
+        f"effects, on the {report.policy.evaluation.customers:,} held-out customers. Campaign "
+        "log: the doubly robust estimate, with its 95% interval, of the churn rate and the "
+        f"value per customer within {months} of the action, had the policy been followed on "
+        "the logged customers. For the DQN the log holds the one-step plan on the learned "
+        "effects that `train` evaluated, and each side's best single action is its own best. "
+        "A blank cell: that side has no such policy."
+    )
+
+
+def _side_by_side(report: Report) -> TableView:
+    assert report.policy is not None and report.effects is not None
+    unit = report.money_unit
+    values = report.policy.evaluation.values
+    shares = [share for _, share, _ in report.policy.catalog]
+    rows = [
+        _valuation_row(row, values["no_action"])
+        for row in paired_valuations(values, report.effects, shares)
+    ]
+    return _table(
+        "Each policy under the calibrated simulator and on the campaign log",
+        [
+            "policy",
+            with_unit("simulator: gain over no action", unit),
+            with_unit("simulator: profit per customer", unit),
+            "campaign log: evaluated as",
+            "campaign log: churn [95%]",
+            with_unit("campaign log: value per customer [95%]", unit),
+        ],
+        rows,
+    )
+
+
+def _valuation_row(row: Valuations, base: float) -> list[str]:
+    certified = ["", ""]
+    if row.certified is not None:
+        certified = [f"{row.certified - base:+,.2f}", _money(row.certified)]
+    logged = ["", "", ""]
+    if row.off_policy is not None:
+        churn, value = row.off_policy.churn["dr"], row.off_policy.value["dr"]
+        logged = [
+            policy_label(row.off_policy.name),
+            f"{churn.estimate:.1%} [{churn.low:.1%}, {churn.high:.1%}]",
+            f"{value.estimate:,.2f} [{value.low:,.2f}, {value.high:,.2f}]",
+        ]
+    label = POLICY_LABELS.get(row.name) if row.certified is not None else None
+    return [label or policy_label(row.name), *certified, *logged]
+
+
+def _actions_table(report: Report) -> TableView:
+    """The catalog: each action's cost and its effect, assumed or learned."""
+    assert report.policy is not None
+    quality = report.policy
+    discount_ids = set(quality.simulator.get("discount_actions", []))
+    effects = report.effects
+
+    def effect(index: int, assumed: float) -> str:
+        if effects is None:
+            return f"-{assumed:.0%}" if assumed > 0 else "none"
+        if index == 0:
+            return "none"
+        return "learned per customer" if effects.tried[index] else NOT_TRIED
+
+    return _table(
+        "Assumed actions" if effects is None else "Actions",
+        [
+            "action",
+            "cost (share of a monthly charge)",
+            "assumed effect on the monthly churn hazard"
+            if effects is None
+            else "effect on the monthly churn hazard",
+            "price discount",
+        ],
+        [
+            [
+                name,
+                f"{share:.0%}",
+                effect(index, assumed),
+                "yes" if index in discount_ids else "no",
+            ]
+            for index, (name, share, assumed) in enumerate(quality.catalog)
+        ],
+    )
+
+
+def _realised(report: Report, realised: Realised) -> tuple[list[str], list[TableView]]:
+    """The realised result: observed churn by logged action, and with or without following the
+    recommendation, said to be observational."""
+    followed, other = realised.followed, realised.not_followed
+    left_out = [
+        f"{count:,} {reason}"
+        for count, reason in (
+            (realised.unlogged, "without a logged action or an outcome"),
+            (realised.unrecognised, "whose logged action is not in the catalog"),
+        )
+        if count
+    ]
+    left = f" ({' and '.join(left_out)} left out)" if left_out else ""
+    lead = [
+        f"Realised result: the results carry each customer's outcome and the action they were "
+        f"actually given ({LOGGED_ACTION}){left}. Churn was "
+        f"{_observed(followed)} among the customers given the recommended action, against "
+        f"{_observed(other)} among the others.",
+        _observational(report),
+    ]
+    headers = ["customers", "churned", "observed churn", "95% interval (Wilson)"]
+    tables = [
+        _table(
+            "Realised churn by the action actually given (observed)",
+            ["action given", *headers],
+            [[group.label, *_observed_cells(group)] for group in realised.per_action],
+        ),
+        _table(
+            "Realised churn when the recommendation was followed or not (observed)",
+            ["customers who", *headers],
+            [[group.label, *_observed_cells(group)] for group in (followed, other)],
+        ),
+    ]
+    return lead, tables
+
+
+def _observational(report: Report) -> str:
+    unlike = (
+        "customers given different actions, and those who got the recommended one or not, may "
+        "differ in more than the action, so the gaps between these rates are not effects"
+    )
+    if report.effects is None:
+        return f"These rates are observational unless the log's actions were randomised: {unlike}."
+    if report.effects.propensity.logged:
+        return (
+            "These rates are observed, not estimated: the log records the probability of each "
+            "action, so if the actions were assigned at random they compare like with like; if "
+            f"a targeting rule chose them they are observational: {unlike}."
+        )
+    return (
+        "These rates are observational: the log's actions were not assigned with known "
+        f"probabilities (they were estimated), so {unlike}. The campaign-log estimates above "
+        "correct for who got what; these do not."
+    )
+
+
+def _observed(group: ObservedChurn) -> str:
+    if not group.customers:
+        return "not observed (no customers)"
+    return f"{group.rate:.1%} [{group.low:.1%}, {group.high:.1%}] ({group.customers:,} customers)"
+
+
+def _observed_cells(group: ObservedChurn) -> list[str]:
+    if not group.customers:
+        return ["0", "0", "-", "-"]
+    return [
+        f"{group.customers:,}",
+        f"{group.churned:,}",
+        f"{group.rate:.1%}",
+        f"[{group.low:.1%}, {group.high:.1%}]",
+    ]
 
 
 def _effects(report: Report) -> Section:
