@@ -17,6 +17,11 @@ once from the training table by `resolve_state_sources`: a column the user names
 whose name matches the default name or an alias once case, spaces, underscores and hyphens are
 ignored (`Tenure Months` for tenure), else none (the default applies).
 
+When the effects are learned from a campaign log (`train --campaigns`), the state carries one
+more number per action but no action, after the nine: the customer's learned share of the monthly
+hazard that action removes (`learned_effect_columns`, `with_learned_effects`). They are constants
+per customer, so one network serves every customer and the exact optimum stays exact.
+
 Nothing here is random: every number comes from the customer's data or a documented default.
 A blank or NaN cell takes the default. Numbers are clipped to the meaningful range above, so
 that every state is finite in float32 (1e308 or infinity included): a tenure beyond a hundred
