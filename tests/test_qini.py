@@ -101,10 +101,23 @@ def test_dr_uplift_auc_is_zero_when_no_ranking_can_beat_random() -> None:
     assert dr_uplift_auc([0.3, 0.1, 0.2], [1.0, 1.0, 1.0]) == 0.0
 
 
-def test_select_learner_takes_the_best_criterion() -> None:
-    assert select_learner({"T": 0.02, "S": 0.01, "X": 0.05, "DR": 0.04}) == "X"
+NO_ERRORS = {"T": 0.0, "S": 0.0, "X": 0.0, "DR": 0.0}
+
+
+def test_select_learner_takes_the_best_criterion_when_it_is_clearly_best() -> None:
+    assert select_learner({"T": 0.02, "S": 0.01, "X": 0.05, "DR": 0.04}, NO_ERRORS) == "X"
+    errors = {"T": 0.01, "S": 0.01, "X": 0.01, "DR": 0.01}
+    assert select_learner({"T": 0.02, "S": 0.01, "X": 0.05, "DR": 0.04}, errors) == "X"
+
+
+def test_select_learner_takes_the_simplest_within_one_standard_error_of_the_best() -> None:
+    criteria = {"T": 0.080, "S": 0.091, "X": 0.093, "DR": 0.070}
+    assert select_learner(criteria, {"T": 0.005, "S": 0.006, "X": 0.007, "DR": 0.01}) == "S"
+    assert select_learner(criteria, {"T": 0.005, "S": 0.006, "X": 0.015, "DR": 0.01}) == "T"
+    assert select_learner(criteria, {"T": 0.005, "S": 0.006, "X": 0.001, "DR": 0.01}) == "X"
 
 
 def test_select_learner_breaks_ties_and_nan_towards_the_simpler_learner() -> None:
-    assert select_learner({"DR": 0.05, "X": 0.05, "S": float("nan")}) == "X"
-    assert select_learner({"T": float("nan"), "DR": float("nan")}) == "T"
+    assert select_learner({"DR": 0.05, "X": 0.05, "S": float("nan")}, NO_ERRORS) == "X"
+    assert select_learner({"T": float("nan"), "DR": float("nan")}, NO_ERRORS) == "T"
+    assert select_learner({"T": 0.01, "X": 0.05}, {"T": 0.0, "X": float("nan")}) == "X"

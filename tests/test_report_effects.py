@@ -133,6 +133,7 @@ def _record(
         ),
         learner="X",
         criteria={"T": 0.041, "S": 0.035, "X": 0.062, "DR": 0.058},
+        criteria_errors={"T": 0.004, "S": 0.005, "X": 0.003, "DR": 0.006},
         shrinkage=Shrinkage(
             slopes=(0.0, 0.6, 0.0),
             cells=(0,),
@@ -277,7 +278,7 @@ def test_each_tried_action_gets_a_sentence_with_its_reading() -> None:
     ]
 
 
-def test_the_chosen_learner_is_marked_among_the_criteria() -> None:
+def test_the_chosen_learner_is_marked_among_the_criteria_with_their_errors() -> None:
     learners = effects_view(_record(), "EUR").tables[-1]
     assert [row[0] for row in learners.rows] == [
         "T-learner",
@@ -285,7 +286,8 @@ def test_the_chosen_learner_is_marked_among_the_criteria() -> None:
         "X-learner",
         "DR-learner",
     ]
-    assert [row[2] for row in learners.rows] == ["", "", "chosen", ""]
+    assert [row[2] for row in learners.rows] == ["0.0040", "0.0050", "0.0030", "0.0060"]
+    assert [row[3] for row in learners.rows] == ["", "", "chosen", ""]
 
 
 def test_effects_are_shown_in_percentage_points_with_their_interval() -> None:

@@ -46,6 +46,10 @@ class JsonEntry:
     def entry(self, name: str) -> JsonEntry:
         return JsonEntry(self._value(name), self._path(name), self.source)
 
+    def optional_entry(self, name: str) -> JsonEntry | None:
+        """The object under `name`, or None when it is null (the key must be there)."""
+        return None if self._value(name) is None else self.entry(name)
+
     def entries(self, name: str, minimum: int = 0) -> list[JsonEntry]:
         items = self._list(name, minimum)
         return [

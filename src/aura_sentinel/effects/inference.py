@@ -116,15 +116,22 @@ def shrink_effects(
     tried: tuple[bool, ...],
     segment_codes: IntArray,
 ) -> tuple[FloatArray, tuple[float, ...]]:
-    """Per-customer effects pulled towards their segment's AIPW effect, and the pull per action.
+    """Per-customer effects pulled towards their segment's effect, and the pull per action.
 
-    `effects` is N x A, each customer's out-of-fold p_a - p_0. For each tried action the segment
-    keeps its AIPW mean and a customer's deviation from the segment's mean estimate is scaled by
-    lambda_a in [0, 1]: the slope of the per-row AIPW effect on that deviation (the best linear
-    predictor's calibration slope). Heterogeneity the log confirms is kept (slope near 1); noise
-    the log does not confirm is shrunk away (slope near 0). Segment cells with fewer than
-    `MIN_SEGMENT_ROWS` rows are pooled. Returns the shrunk N x A effects (0 for no action and for
-    actions not tried) and lambda per action (0 for those).
+    `effects` is N x A, each customer's out-of-fold p_a - p_0. For each tried action:
+
+    - the segment's effect is the learner's segment mean moved towards the segment's AIPW mean
+      by empirical Bayes: by tau^2 / (tau^2 + se^2), with se^2 the AIPW mean's sampling variance
+      and tau^2 how far the learner's segment means stray from the AIPW ones beyond that noise
+      (estimated over the segments). A learner the log contradicts is corrected; noisy AIPW means
+      of small segments do not overrule a learner the log agrees with;
+    - a customer's deviation from the segment's mean estimate is scaled by lambda_a in [0, 1]:
+      the slope of the per-row AIPW effect on that deviation (the best linear predictor's
+      calibration slope). Heterogeneity the log confirms is kept (slope near 1); noise the log
+      does not confirm is shrunk away (slope near 0).
+
+    Segment cells with fewer than `MIN_SEGMENT_ROWS` rows are pooled. Returns the shrunk N x A
+    effects (0 for no action and for actions not tried) and lambda per action (0 for those).
     """
     groups = _pooled_groups(segment_codes)
     sizes = np.bincount(groups).astype(np.float64)
@@ -135,13 +142,36 @@ def shrink_effects(
             continue
         observed = scores[:, action] - scores[:, 0]
         estimated = effects[:, action].astype(np.float64)
-        observed_mean = (np.bincount(groups, observed) / sizes)[groups]
-        deviation = estimated - (np.bincount(groups, estimated) / sizes)[groups]
+        observed_mean = np.bincount(groups, observed) / sizes
+        estimated_mean = np.bincount(groups, estimated) / sizes
+        anchor = _segment_anchor(observed, groups, sizes, observed_mean, estimated_mean)
+        deviation = estimated - estimated_mean[groups]
         spread = float(deviation @ deviation)
-        slope = float((observed - observed_mean) @ deviation) / spread if spread > 0 else 0.0
+        observed_deviation = observed - observed_mean[groups]
+        slope = float(observed_deviation @ deviation) / spread if spread > 0 else 0.0
         lambdas[action] = float(np.clip(slope, 0.0, 1.0))
-        shrunk[:, action] = observed_mean + lambdas[action] * deviation
+        shrunk[:, action] = anchor[groups] + lambdas[action] * deviation
     return shrunk, tuple(lambdas)
+
+
+def _segment_anchor(
+    observed: FloatArray,
+    groups: IntArray,
+    sizes: FloatArray,
+    observed_mean: FloatArray,
+    estimated_mean: FloatArray,
+) -> FloatArray:
+    """Each segment's effect: the learner's mean moved towards the AIPW mean by empirical Bayes
+    (see `shrink_effects`)."""
+    squares = np.bincount(groups, (observed - observed_mean[groups]) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        noise = np.where(sizes > 1, squares / (sizes - 1) / sizes, np.inf)  # se^2 of each mean
+    finite = np.isfinite(noise)
+    gap = (observed_mean - estimated_mean) ** 2 - noise
+    tau2 = max(float(np.average(gap[finite], weights=sizes[finite])), 0.0) if finite.any() else 0.0
+    weight = np.where(finite, tau2 / np.maximum(tau2 + noise, 1e-300), 0.0)
+    anchor: FloatArray = estimated_mean + weight * (observed_mean - estimated_mean)
+    return anchor
 
 
 def _estimates(scores: FloatArray, tried: tuple[bool, ...], segment: str) -> list[EffectEstimate]:

@@ -59,6 +59,7 @@ from aura_sentinel.effects.shrinkage import (
     shrinkage_cells,
     tenure_bands,
 )
+from aura_sentinel.effects.start import ChurnStart
 from aura_sentinel.features import fit_feature_spec
 from aura_sentinel.retention.catalog import ActionCatalog
 from aura_sentinel.retention.simulator import Simulator
@@ -107,11 +108,12 @@ def learn_effects(
     spec = fit_feature_spec(log.table.features, source)
     matrix = spec.matrix(log.table.features, source)
     actions, churned = log.actions, log.churned
-    start_power = _start_power(context, horizon_months, simulator)
     start = None
-    if context.churn_probability is not None and start_power is not None:
-        start = 1.0 - (1.0 - context.churn_probability) ** start_power
-    data = LearningData(matrix, spec.xgboost_types, actions, churned, catalog.size, start)
+    starting_churn = None
+    if context.churn_probability is not None:
+        start = _churn_start(context.churn_probability, actions, churned, horizon_months, simulator)
+        starting_churn = start.apply(context.churn_probability)
+    data = LearningData(matrix, spec.xgboost_types, actions, churned, catalog.size, starting_churn)
     tried = tried_actions(actions, catalog.size, source)
     fold_ids = stratified_folds(actions, churned, folds, seed)
 
@@ -134,14 +136,17 @@ def learn_effects(
 
     out_of_fold = {"T": t_oof}
     criteria: dict[str, float] = {}
+    criteria_errors: dict[str, float] = {}
     for step, learner in enumerate(LEARNERS):
         if learner not in out_of_fold:
             progress(0.15 + 0.15 * step, f"fitting the {learner}-learner")
             out_of_fold[learner] = cross_fit(
                 learner, data, fold_ids, propensities.all, weights, tried, seed, threads, t_oof
             )
-        criteria[learner] = _criterion(out_of_fold[learner], scores, tried)
-    chosen = select_learner(criteria)
+        criteria[learner], criteria_errors[learner] = _criterion(
+            out_of_fold[learner], scores, tried, fold_ids
+        )
+    chosen = select_learner(criteria, criteria_errors)
 
     churn_oof = out_of_fold[chosen]
     segments = _segments(context, churn_oof[:, 0], horizon_months, simulator)
@@ -177,6 +182,7 @@ def learn_effects(
         propensity=propensities.diagnostics,
         learner=chosen,
         criteria=criteria,
+        criteria_errors=criteria_errors,
         shrinkage=shrinkage,
         cell_fields=context.segmented,
         average=tuple(average_effects(scores, tried)),
@@ -185,17 +191,22 @@ def learn_effects(
         controllable=tuple(name for name in CONTROLLABLE if name in spec.names),
         recommended_share=float(np.mean(recommended != 0)),
         calibration=calibration,
-        start_power=start_power,
+        start=start,
     )
     return LearnedEffects(record, final)
 
 
-def _start_power(context: LogContext, horizon: float, simulator: Simulator) -> float | None:
-    """The power that reads the churn model's probability over the log's horizon (the simulator's
-    constant hazard), when the log has the churn model's columns."""
-    if context.churn_probability is None:
-        return None
-    return horizon / simulator.settings.churn_horizon_months
+def _churn_start(
+    churn_probability: FloatArray,
+    actions: IntArray,
+    churned: FloatArray,
+    horizon: float,
+    simulator: Simulator,
+) -> ChurnStart:
+    """What the learners start from (see `effects.start`), recalibrated on the no-action rows."""
+    no_action = actions == 0
+    power = horizon / simulator.settings.churn_horizon_months
+    return ChurnStart.fitted(churn_probability[no_action], churned[no_action], power)
 
 
 def stratified_folds(actions: IntArray, churned: FloatArray, folds: int, seed: int) -> IntArray:
@@ -234,14 +245,24 @@ def _held_out_shrunk(
     return shrunk
 
 
-def _criterion(churn_oof: FloatArray, scores: FloatArray, tried: tuple[bool, ...]) -> float:
-    """The mean held-out doubly-robust uplift AUC over the tried actions."""
-    values = [
-        dr_uplift_auc(churn_oof[:, 0] - churn_oof[:, a], scores[:, 0] - scores[:, a])
-        for a in range(1, len(tried))
-        if tried[a]
-    ]
-    return float(np.mean(values)) if values else 0.0
+def _criterion(
+    churn_oof: FloatArray, scores: FloatArray, tried: tuple[bool, ...], fold_ids: IntArray
+) -> tuple[float, float]:
+    """The held-out doubly-robust uplift AUC averaged over the tried actions, on each fold's
+    rows: (the mean over the folds, its standard error)."""
+    per_fold = []
+    for fold in np.unique(fold_ids):
+        rows = fold_ids == fold
+        values = [
+            dr_uplift_auc(
+                churn_oof[rows, 0] - churn_oof[rows, a], scores[rows, 0] - scores[rows, a]
+            )
+            for a in range(1, len(tried))
+            if tried[a]
+        ]
+        per_fold.append(float(np.mean(values)) if values else 0.0)
+    error = float(np.std(per_fold, ddof=1) / np.sqrt(len(per_fold))) if len(per_fold) > 1 else 0.0
+    return float(np.mean(per_fold)), error
 
 
 def _risk(

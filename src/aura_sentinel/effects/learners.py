@@ -7,13 +7,15 @@ shared folds (the held-out evidence for choosing a learner and for off-policy ev
 
 Every model is a small XGBoost model (`hist`, depth 3, learning rate 0.05) whose number of rounds
 is found by early stopping on a seeded 20% of its own training rows, then refitted on all of
-them with that number. When the churn model can read the log, every churn classifier starts from
-its probability (the logit as XGBoost's base margin, `LearningData.start`): the trees then only
-learn how the log's churn differs from it, under each action. The churn model has seen far more
-customers than an action's arm, so the arms' few churners are spent on the actions' effects, not
-on relearning who is at risk (on a synthetic log of 50,000 rows this doubled the value of the
-resulting plan, valued under the true effects). Nothing is sampled at random inside XGBoost, so the same data and seed
+them with that number. Nothing is sampled at random inside XGBoost, so the same data and seed
 give the same model bytes at any thread count.
+
+When the churn model can read the log, every churn classifier starts from its view of the
+customer (`LearningData.start`, see `effects.start`; its logit is XGBoost's base margin): the
+trees then only learn how the log's churn differs from it under each action. The churn model has
+seen far more customers than an action's arm, so the arms' few churners are spent on the
+actions' effects, not on relearning who is at risk (on a synthetic log of 50,000 rows this raised
+the value of the resulting plan, under the true effects, from 0.36 to 0.54 of the best possible).
 """
 
 from __future__ import annotations

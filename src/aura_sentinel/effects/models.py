@@ -16,7 +16,7 @@ from aura_sentinel.effects.learners import FittedLearner
 from aura_sentinel.effects.record import EffectsRecord
 from aura_sentinel.effects.shrinkage import shrinkage_cells
 from aura_sentinel.retention.simulator import SimulatorSettings
-from aura_sentinel.retention.state import StateMatrix, with_learned_effects
+from aura_sentinel.retention.state import CHURN_PROBABILITY, StateMatrix, with_learned_effects
 
 FloatArray = npt.NDArray[np.float64]
 EFFECT_MODEL_NAME = re.compile(r"effect_model_([0-9]{2})\.ubj")
@@ -40,12 +40,23 @@ class EffectModel:
     record: EffectsRecord
     learner: FittedLearner
 
-    def churn_under(self, customers: pl.DataFrame, state: StateMatrix, source: str) -> FloatArray:
+    def churn_under(
+        self,
+        customers: pl.DataFrame,
+        state: StateMatrix,
+        source: str,
+        first_row: int = 0,
+        threads: int = 1,
+    ) -> FloatArray:
         """N x A: each customer's churn probability within the log's horizon under each action,
-        with the shrinkage applied; an action not tried is the same as no action."""
+        with the shrinkage applied; an action not tried is the same as no action. (`first_row`:
+        the frame's offset in its file, for error messages; `threads`: XGBoost's.)"""
         spec = self.record.features
         estimated = self.learner.churn_under_actions(
-            spec.matrix(customers, source), spec.xgboost_types
+            spec.matrix(customers, source, first_row),
+            spec.xgboost_types,
+            threads,
+            start=self.record.starting_churn(state[:, CHURN_PROBABILITY]),
         )
         no_action = estimated[:, :1]
         cells = shrinkage_cells(state, self.record.cell_fields)
@@ -59,10 +70,12 @@ class EffectModel:
         state: StateMatrix,
         settings: SimulatorSettings,
         source: str,
+        first_row: int = 0,
+        threads: int = 1,
     ) -> tuple[StateMatrix, FloatArray]:
         """(the state with each customer's learned effects, the churn within the log's horizon
         under each action they rest on): the policy's input when the effects are learned."""
-        churn = self.churn_under(customers, state, source)
+        churn = self.churn_under(customers, state, source, first_row, threads)
         shares, _ = hazard_effects(
             churn[:, 0], churn, settings.campaign_horizon, settings.max_effect
         )

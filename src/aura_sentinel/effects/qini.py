@@ -99,9 +99,12 @@ def dr_uplift_auc(benefit_score: npt.ArrayLike, pseudo_benefit: npt.ArrayLike) -
     return float((_area(*_gain_curve(score, pseudo)) - random_area) / best_area)
 
 
-def select_learner(criteria: dict[str, float]) -> str:
-    """The learner with the highest criterion; ties (and NaN) go to the simpler one, in
-    `LEARNERS` order."""
+def select_learner(criteria: dict[str, float], standard_errors: dict[str, float]) -> str:
+    """The simplest learner (in `LEARNERS` order) whose criterion is within one standard error
+    of the best one's: the one-standard-error rule of cross-validation (Hastie, Tibshirani and
+    Friedman, section 7.10). Held-out criteria are noisy, and the best-looking learner is often
+    best by luck; among learners the evidence cannot tell apart, the simplest is the safest.
+    A NaN criterion never wins."""
     candidates = [learner for learner in LEARNERS if learner in criteria]
     if not candidates:
         raise ValueError("no criterion for any known learner")
@@ -110,7 +113,10 @@ def select_learner(criteria: dict[str, float]) -> str:
         criterion = criteria[learner]
         return -np.inf if np.isnan(criterion) else criterion
 
-    return max(candidates, key=lambda learner: (value(learner), -LEARNERS.index(learner)))
+    best = max(candidates, key=lambda learner: (value(learner), -LEARNERS.index(learner)))
+    error = standard_errors.get(best, 0.0)
+    bar = value(best) - (0.0 if np.isnan(error) else error)
+    return next(learner for learner in candidates if value(learner) >= bar)
 
 
 def _gain_curve(score: FloatArray, gain: FloatArray) -> tuple[FloatArray, FloatArray]:

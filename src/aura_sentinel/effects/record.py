@@ -26,6 +26,7 @@ from aura_sentinel.effects.offpolicy import (
 )
 from aura_sentinel.effects.propensity import PropensityDiagnostics
 from aura_sentinel.effects.shrinkage import Shrinkage
+from aura_sentinel.effects.start import ChurnStart
 from aura_sentinel.features import FeatureSpec
 from aura_sentinel.json_entry import MAX_COUNT, SHA256, JsonEntry, shown_value
 from aura_sentinel.retention.catalog import MAX_ACTIONS, MIN_ACTIONS
@@ -66,7 +67,10 @@ class EffectsRecord:
     learner: str
     """The learner chosen (one of LEARNERS)."""
     criteria: dict[str, float]
-    """Each learner's held-out doubly-robust uplift AUC, averaged over the tried actions."""
+    """Each learner's held-out doubly-robust uplift AUC, averaged over the tried actions and
+    over the folds."""
+    criteria_errors: dict[str, float]
+    """The standard error of each criterion, from its spread over the folds."""
     shrinkage: Shrinkage
     """How each customer's estimated effect is pulled towards its cell's AIPW effect."""
     cell_fields: tuple[str, ...]
@@ -81,23 +85,13 @@ class EffectsRecord:
     """Share of the log's customers the recommended one-step plan would contact."""
     calibration: EffectClipping
     """How many customers' learned effects the simulator cannot reproduce (outside its range)."""
-    start_power: float | None = None
-    """The learners' churn classifiers start from the churn model's probability p read over the
-    log's horizon, 1 - (1 - p) ** start_power (the log's horizon over the churn horizon); None:
-    the log lacks the churn model's columns, and they start from the log alone."""
+    start: ChurnStart | None = None
+    """What the learners' churn classifiers start from (the churn model's risk over the log's
+    horizon, see `effects.start`); None: the log lacks the churn model's columns."""
 
-    def start(self, churn_probability: npt.NDArray[np.floating[Any]]) -> FloatArray | None:
-        """What the learners start from, for customers of this churn probability (None: nothing)."""
-        if self.start_power is None:
-            return None
-        survival = np.clip(1.0 - churn_probability.astype(np.float64), 0.0, 1.0)
-        start: FloatArray = 1.0 - survival**self.start_power
-        return start
-
-    @property
-    def confounding_assumed(self) -> bool:
-        """The propensities were estimated: effects rest on "no unmeasured confounding"."""
-        return not self.propensity.logged
+    def starting_churn(self, churn_probability: npt.NDArray[np.floating[Any]]) -> FloatArray | None:
+        """What the learners start from for customers of this churn probability (None: none)."""
+        return None if self.start is None else self.start.apply(churn_probability)
 
     def planned_on(self) -> str:
         """What a policy trained with these effects rests on, in one sentence."""
@@ -126,6 +120,7 @@ class EffectsRecord:
             "propensity": self.propensity.to_json(),
             "learner": self.learner,
             "criteria": {name: self.criteria[name] for name in LEARNERS},
+            "criteria_errors": {name: self.criteria_errors[name] for name in LEARNERS},
             "shrinkage": self.shrinkage.to_json(),
             "cell_fields": list(self.cell_fields),
             "average": [estimate.to_json() for estimate in self.average],
@@ -134,7 +129,7 @@ class EffectsRecord:
             "controllable": list(self.controllable),
             "recommended_share": self.recommended_share,
             "calibration": self.calibration.to_json(),
-            "start_power": self.start_power,
+            "start": None if self.start is None else self.start.to_json(),
         }
 
 
@@ -174,6 +169,7 @@ def parse_effects(
     _check_length(entry, "action_names", action_names, actions)
     learner = entry.text("learner", allowed=LEARNERS)
     criteria = entry.number_map("criteria", -1e9, 1e9, LEARNERS)
+    criteria_errors = entry.number_map("criteria_errors", 0, 1e9, LEARNERS)
     record = EffectsRecord(
         log=fingerprint,
         horizon_months=entry.number("horizon_months", 0, 120, low_open=True),
@@ -184,6 +180,7 @@ def parse_effects(
         propensity=_parse_propensity(entry.entry("propensity"), actions),
         learner=learner,
         criteria=criteria,
+        criteria_errors=criteria_errors,
         shrinkage=_parse_shrinkage(entry.entry("shrinkage"), actions),
         cell_fields=tuple(_subset(entry, "cell_fields", CELL_FIELDS)),
         average=tuple(_parse_estimate(item, actions) for item in entry.entries("average")),
@@ -192,10 +189,23 @@ def parse_effects(
         controllable=tuple(_subset(entry, "controllable", CONTROLLABLE)),
         recommended_share=entry.number("recommended_share", 0, 1),
         calibration=_parse_calibration(entry.entry("calibration"), actions),
-        start_power=entry.optional_number("start_power", 1e-6, 120),
+        start=_parse_start(entry),
     )
     entry.done()
     return record
+
+
+def _parse_start(entry: JsonEntry) -> ChurnStart | None:
+    start = entry.optional_entry("start")
+    if start is None:
+        return None
+    parsed = ChurnStart(
+        power=start.number("power", 0, 120, low_open=True),
+        intercept=start.number("intercept", -1e6, 1e6),
+        slope=start.number("slope", -1e6, 1e6),
+    )
+    start.done()
+    return parsed
 
 
 def _booleans(entry: JsonEntry, name: str) -> list[bool]:

@@ -93,9 +93,14 @@ def effects_view(record: EffectsRecord, money_unit: str) -> EffectsView:
     view.tables.append(
         PlainTable(
             "Learners compared on held-out rows (doubly robust uplift AUC, 1 perfect, 0 random)",
-            ["learner", "criterion", ""],
+            ["learner", "criterion", "standard error", ""],
             [
-                [f"{learner}-learner", f"{record.criteria[learner]:.4f}", _chosen(record, learner)]
+                [
+                    f"{learner}-learner",
+                    f"{record.criteria[learner]:.4f}",
+                    f"{record.criteria_errors[learner]:.4f}",
+                    _chosen(record, learner),
+                ]
                 for learner in LEARNERS
                 if learner in record.criteria
             ],
@@ -116,8 +121,9 @@ def source_sentences(record: EffectsRecord, names: tuple[str, ...]) -> list[str]
     sentences = [
         f"Learned from the campaign log {record.log.file}: {record.log.rows:,} rows, each outcome "
         f"being churn within {_months(record.horizon_months)} of the action.",
-        f"Learner: the {record.learner}-learner, chosen by the held-out doubly robust uplift AUC "
-        f"(normalised like the Qini: 1 perfect, 0 random): {criteria}.",
+        f"Learner: the {record.learner}-learner, the simplest within one standard error of the "
+        "best by the held-out doubly robust uplift AUC (normalised like the Qini: 1 perfect, "
+        f"0 random): {criteria}.",
     ]
     if propensity.logged:
         sentences.append("Propensities: as logged with each action.")
