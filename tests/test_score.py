@@ -59,7 +59,8 @@ def test_output_has_the_old_columns_first_then_the_new_ones(
 ) -> None:
     results = _score(tmp_path, table)
     assert results.columns == [
-        *OLD_COLUMNS, "ExpectedValue", "ExpectedGain", "Contract", "TopDrivers", "Churn"
+        *OLD_COLUMNS, "ExpectedValue", "ExpectedGain", "ChurnIfActed", "EffectSource", "Contract",
+        "TopDrivers", "Churn",
     ]  # fmt: skip
 
 

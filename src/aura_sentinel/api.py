@@ -58,8 +58,9 @@ def score(
 
     Returns:
         The results, one row per customer in input order, with the columns of the results file
-        (CustomerID, ..., TopDrivers, and the target column when the frame has it) at full
-        precision: a Polars DataFrame, or a pandas one when `customers` is pandas.
+        (CustomerID, ..., TopDrivers, the target column when the frame has it, and LoggedAction
+        when a bundle with learned effects scores a campaign log) at full precision: a Polars
+        DataFrame, or a pandas one when `customers` is pandas.
 
     Raises:
         DataError: the frame cannot be scored (a missing id column, text in a number column, ...).

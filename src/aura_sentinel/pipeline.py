@@ -6,6 +6,11 @@ explanations agree); the state matrix is built column-wise. `decide`: one batche
 evaluation (in cache-sized blocks, see `q_values`) gives the Q-values of every customer.
 `score_frame` is the pure core (frame in, frame out); `score_file` streams a file through it.
 
+A bundle trained with a campaign log (`train --campaigns`) holds effect models: `assess` then
+adds each customer's learned effects to the state (one XGBoost call per effect model), the
+actions the log did not try are never chosen, and the results say the plan rests on learned
+effects (`EffectSource`).
+
 Importing torch takes about a second, so the policy network is loaded in a thread while the
 first batches are read and assessed (see `ScoringModel.load` and `_assessed_batches`).
 """
@@ -34,18 +39,23 @@ from aura_sentinel.bundle import (
     POLICY_WEIGHTS,
     Bundle,
     bundle_files,
+    effect_learner,
     load_bundle,
     policy_record,
     policy_weights,
 )
 from aura_sentinel.churn import only_stumps, predict_with_threads
 from aura_sentinel.drift import BinCounts, ColumnDistribution, count_bins, population_stability
+from aura_sentinel.effects.log import DEFAULT_ACTION_COLUMN
+from aura_sentinel.effects.models import EffectModel
+from aura_sentinel.effects.record import EffectsRecord
 from aura_sentinel.errors import UsageError
 from aura_sentinel.features import LevelCodes
 from aura_sentinel.io import read_customer_batches, sha256_file
 from aura_sentinel.outputs import check_outputs, replaced_together
 from aura_sentinel.record import RunRecord, record_path, write_record
 from aura_sentinel.results import (
+    LOGGED_ACTION,
     RESULT_SUFFIXES,
     RISK_LEVELS,
     STDOUT,
@@ -105,6 +115,8 @@ class ScoringModel:
 
     threads: int = 1
     """Threads for XGBoost's predictions and torch's forward passes."""
+    effect_model: EffectModel | None = None
+    """The effects learned from a campaign log, which the policy plans on; None: assumed."""
 
     @classmethod
     def load(cls, path: Path, threads: int = 1) -> ScoringModel:
@@ -112,6 +124,8 @@ class ScoringModel:
         weights = policy_weights(bundle)  # verified here, so a bad bundle fails at once
         policy = policy_record(bundle).settings
         predict_with_threads(bundle.booster, threads)
+        effects, learner = bundle.manifest.effects, effect_learner(bundle)
+        effect_model = None if effects is None or learner is None else EffectModel(effects, learner)
         loader = ThreadPoolExecutor(max_workers=1)
         features = len(policy_record(bundle).state_columns)
         network = loader.submit(
@@ -119,7 +133,18 @@ class ScoringModel:
         )
         loader.shutdown(wait=False)  # its thread ends once the network is loaded
         stumps = only_stumps(bundle.booster)
-        return cls(bundle, policy, simulator_for(policy), stumps, network, threads)
+        simulator = simulator_for(policy, None if effects is None else effects.tried)
+        return cls(bundle, policy, simulator, stumps, network, threads, effect_model)
+
+    @property
+    def effects(self) -> EffectsRecord | None:
+        """The record of the learned effects the plan rests on; None: assumed effects."""
+        return None if self.effect_model is None else self.effect_model.record
+
+    @property
+    def effect_source(self) -> str:
+        """ "learned" or "assumed": what the plan's effects rest on (the EffectSource column)."""
+        return "assumed" if self.effect_model is None else "learned"
 
     @property
     def state_sources(self) -> StateSources:
@@ -162,7 +187,8 @@ class Decisions:
     probability: FloatArray
     contributions: npt.NDArray[np.float32] | None
     gain: FloatArray  # N x actions: expected gain over no action this month, in money
-    value: FloatArray  # N x actions: expected discounted profit, in money
+    """-inf for an action the campaign log did not try: never chosen, by the policy or a budget."""
+    value: FloatArray  # N x actions: expected discounted profit, in money (-inf: not tried)
     cost: FloatArray  # N x actions
     unseen: dict[str, int]
     drift: BinCounts | None = None
@@ -173,11 +199,12 @@ class Decisions:
 def assess(
     batch: pl.DataFrame, model: ScoringModel, explain: bool, source: str, first_row: int = 0
 ) -> Assessment:
-    """One XGBoost call for the whole batch, and the customers' states.
+    """One XGBoost call for the whole batch (and one per effect model), and the customers'
+    states (with their learned effects when the bundle has them).
 
-    Refuses (DataError) a batch without the bundle's id column, with values the model or the
-    state cannot read (text, dates or lists in number columns, numbers beyond float32), or a
-    bad monthly charge, naming the file's column and row.
+    Refuses (DataError) a batch without the bundle's id column, with values the model, the
+    effect models or the state cannot read (text, dates or lists in number columns, numbers
+    beyond float32), or a bad monthly charge, naming the file's column and row.
     """
     spec = model.bundle.spec
     check_id_column(batch.columns, model.bundle.roles, source)
@@ -207,20 +234,26 @@ def assess(
     )
     distributions = model.bundle.manifest.distributions
     assessment.drift = count_bins(distributions, spec, matrix, assessment.state, assessment.unseen)
+    if model.effect_model is not None:  # after the drift counts, which read the nine fields
+        assessment.state, _ = model.effect_model.learned_state(
+            batch, assessment.state, model.policy.simulator, source, first_row, model.threads
+        )
     return assessment
 
 
 def decide(assessment: Assessment, model: ScoringModel) -> Decisions:
-    """One batched torch evaluation for the whole batch: each action's gain, value and cost."""
+    """One batched torch evaluation for the whole batch: each action's gain, value and cost
+    (gain and value -inf for the actions the campaign log did not try)."""
     q = model.q_values(assessment.state).astype(np.float64)
     charge = monthly_charges(assessment.batch, model.state_sources)
     lifetime = model.simulator.lifetime_value(assessment.state)
     cost = np.asarray(model.policy.catalog.cost_shares)[None, :] * charge[:, None]
+    allowed = model.simulator.allowed[None, :]
     return Decisions(
         probability=assessment.probability,
         contributions=assessment.contributions,
-        gain=(q - q[:, :1]) * charge[:, None],
-        value=(q + lifetime[:, None]) * charge[:, None],
+        gain=np.where(allowed, (q - q[:, :1]) * charge[:, None], -np.inf),
+        value=np.where(allowed, (q + lifetime[:, None]) * charge[:, None], -np.inf),
         cost=cost,
         unseen=assessment.unseen,
         drift=assessment.drift,
@@ -257,6 +290,8 @@ def _results(
     decisions = decide(assessment, model)
     chosen = decisions.gain.argmax(axis=1) if actions is None else actions(decisions)
     rows = np.arange(batch.height)
+    horizon = model.policy.simulator.campaign_horizon
+    churn_if_acted = model.simulator.churn_within(assessment.state, horizon)[rows, chosen]
     probability = decisions.probability
     risk = np.where(probability > settings.high, 0, np.where(probability > settings.medium, 1, 2))
     roles = model.bundle.roles
@@ -276,6 +311,10 @@ def _results(
             pl.Series("ActionCost", decisions.cost[rows, chosen]),
             pl.Series("ExpectedValue", decisions.value[rows, chosen]),
             pl.Series("ExpectedGain", decisions.gain[rows, chosen]),
+            pl.Series("ChurnIfActed", churn_if_acted),
+            pl.repeat(model.effect_source, batch.height, dtype=pl.String, eager=True).alias(
+                "EffectSource"
+            ),
             _role_text(batch, model.state_sources.column("contract"), "Contract"),
             _top_drivers(batch, model, decisions.contributions, assessment.levels),
         ]
@@ -290,6 +329,10 @@ def _results(
     )
     if roles.target in batch.columns:
         results = results.with_columns(batch.get_column(roles.target).alias(roles.target))
+    if model.effect_model is not None and DEFAULT_ACTION_COLUMN in batch.columns:
+        # A scored campaign log: what was done, beside what happened (the target).
+        logged = as_text(batch.get_column(DEFAULT_ACTION_COLUMN)).alias(LOGGED_ACTION)
+        results = results.with_columns(logged)
     return results, decisions
 
 
@@ -402,6 +445,8 @@ class ScoreSummary:
     currency: str | None = None
     state_missing: dict[str, str] = field(default_factory=dict)
     """role -> column of the column map that the scored file lacks (its default applied)."""
+    effects: EffectsRecord | None = None
+    """The learned effects the plan rests on (None: the simulator's assumed effects)."""
 
     def __post_init__(self) -> None:
         size = len(self.action_names)
@@ -499,6 +544,7 @@ def score_file(
         state_sources=model.state_sources,
         response_prior=model.policy.simulator.response_prior,
         currency=model.bundle.manifest.currency,
+        effects=model.effects,
     )
 
     def scored_batches() -> Iterator[pl.DataFrame]:
@@ -644,7 +690,7 @@ def budget_plan(
 
 # Text columns with few distinct values: dictionary-encoded in Parquet. Other columns (ids,
 # amounts, drivers) are not tried, which saves a sixth of the writing time.
-_FEW_VALUES = {"RiskLevel", "RecommendedAction", "Contract"}
+_FEW_VALUES = {"RiskLevel", "RecommendedAction", "EffectSource", "Contract", LOGGED_ACTION}
 
 
 def _write_results(batches: Iterator[pl.DataFrame], target: Path, output: Path) -> None:

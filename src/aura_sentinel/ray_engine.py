@@ -315,6 +315,7 @@ def _summary(
         state_sources=model.state_sources,
         response_prior=model.policy.simulator.response_prior,
         currency=model.bundle.manifest.currency,
+        effects=model.effects,
     )
     summary.customers = int(scored.count())
     summary.probability_sum = float(scored.sum("ChurnProbability") or 0.0)

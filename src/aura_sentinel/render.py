@@ -124,6 +124,14 @@ def _shown(path: Path | str) -> str:
     return escape(str(path))
 
 
+def _planned_on(console: Console, effects: EffectsRecord | None) -> None:
+    """One line: the plan rests on the effects learned from a campaign log, or assumed ones."""
+    if effects is None:
+        console.print(f"[yellow]note:[/] {escape(ASSUMED_EFFECTS)}", soft_wrap=True)
+    else:
+        console.print(f"note: {escape(effects.planned_on())}", soft_wrap=True)
+
+
 def train_summary(console: Console, summary: TrainSummary) -> None:
     # soft_wrap keeps long paths whole, so they can be copied from the terminal or a log.
     console.print(
@@ -140,10 +148,7 @@ def train_summary(console: Console, summary: TrainSummary) -> None:
         _policy_summary(
             console, summary.policy, summary.policy_training_customers, summary.money_unit
         )
-        if summary.effects is None:
-            console.print(f"[yellow]note:[/] {escape(ASSUMED_EFFECTS)}", soft_wrap=True)
-        else:
-            console.print(f"note: {escape(summary.effects.planned_on())}", soft_wrap=True)
+        _planned_on(console, summary.effects)
     if summary.effects is not None:
         _effects_summary(console, summary.effects, summary.money_unit)
     console.print(
@@ -346,6 +351,7 @@ def score_summary(console: Console, summary: ScoreSummary) -> None:
     _drift_warnings(console, summary)
     if summary.state is not None:
         _state_lines(console, summary.state)
+    _planned_on(console, summary.effects)
 
     risk = Table(title="Risk distribution")
     risk.add_column("risk level")

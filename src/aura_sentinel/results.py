@@ -1,8 +1,9 @@
 """The results file that `score` writes and `report` reads: its columns, their rules, its formats.
 
 `RESULT_COLUMNS` names every column `score` writes (the training target, when the scored file has
-it, is copied after them). `result_rules` says what each column may hold; `check_results` applies
-the rules to a frame, vectorised, and names the first cell that breaks one. `write_text_results`
+it, is copied after them, then `LoggedAction` when a bundle with learned effects scores a campaign
+log). `result_rules` says what each column may hold; `check_results` applies the rules to a frame,
+vectorised, and names the first cell that breaks one. `write_text_results`
 writes batches of results as CSV (with its spreadsheet formula guard), JSON or JSON Lines, with
 numbers rounded to what they mean (`rounded`); Parquet keeps full precision.
 """
@@ -31,17 +32,24 @@ RESULT_COLUMNS = (
     "ActionCost",
     "ExpectedValue",
     "ExpectedGain",
+    "ChurnIfActed",
+    "EffectSource",
     "Contract",
     "TopDrivers",
 )
 ID_COLUMN = "CustomerID"
+EFFECT_SOURCES = ("learned", "assumed")
+"""EffectSource: the effects the plan rests on, learned from a campaign log or assumed."""
+LOGGED_ACTION = "LoggedAction"
+"""The campaign log's action, copied after the target when the scored file is a campaign log."""
 RESULT_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl")
 TextFormat = Literal["csv", "json", "jsonl"]
 STDOUT = Path("-")
 """`score --out -`: the results as CSV on standard output."""
 MONEY_COLUMNS = ("ActionCost", "ExpectedValue", "ExpectedGain")
+PROBABILITY_COLUMNS = ("ChurnProbability", "ChurnIfActed")
 PROBABILITY_DECIMALS = 4
-"""Decimals of ChurnProbability in text results: a hundredth of a percent."""
+"""Decimals of the probabilities in text results: a hundredth of a percent."""
 MONEY_DECIMALS = 2
 """Decimals of money (and MonthlyCharges) in text results: the cent."""
 MONTHS_DECIMALS = 4
@@ -88,15 +96,19 @@ def result_rules(action_names: Sequence[str]) -> dict[str, ColumnRule]:
         "ActionCost": ColumnRule("number", 0),
         "ExpectedValue": ColumnRule("number"),
         "ExpectedGain": ColumnRule("number"),
+        "ChurnIfActed": ColumnRule("number", 0, 1),
+        "EffectSource": ColumnRule("text", levels=EFFECT_SOURCES),
         "Contract": ColumnRule("text", blank=True),
         "TopDrivers": ColumnRule("text", blank=True),
+        LOGGED_ACTION: ColumnRule("text", blank=True),  # copied from a campaign log
     }
 
 
 def named_like_result(column: str, role: str) -> bool:
     """A target or id column named like a results column would be confused with it (the id
     column's values are written as CustomerID, so an id column of that name is no clash)."""
-    return column in RESULT_COLUMNS and not (role == "id" and column == ID_COLUMN)
+    named = column in RESULT_COLUMNS or column == LOGGED_ACTION
+    return named and not (role == "id" and column == ID_COLUMN)
 
 
 def check_results(
@@ -180,9 +192,11 @@ def rounded(results: pl.DataFrame) -> pl.DataFrame:
     of 0.0089 months would read 0.01). A rounded value stays within its column's rule."""
     charged = pl.col("MonthlyCharges").is_finite().fill_null(False)
     columns = {
-        "ChurnProbability": pl.col("ChurnProbability").round(PROBABILITY_DECIMALS),
-        "MonthlyCharges": pl.col("MonthlyCharges").round(MONEY_DECIMALS),
+        name: pl.col(name).round(PROBABILITY_DECIMALS)
+        for name in PROBABILITY_COLUMNS
+        if name in results.columns  # results written before ChurnIfActed lack it
     }
+    columns["MonthlyCharges"] = pl.col("MonthlyCharges").round(MONEY_DECIMALS)
     for name in MONEY_COLUMNS:
         columns[name] = (
             pl.when(charged)

@@ -214,6 +214,19 @@ class Simulator:
         )
         return survival[:, 0, :], reward[:, 0, :]
 
+    def churn_within(self, state: StateMatrix, months: float) -> FloatArray:
+        """N x actions: the chance each customer leaves within `months` (> 0) if the action is
+        taken now, in their own state, and nothing after. With learned effects, at a fresh state
+        whose churn probability gives the log's no-action hazard, this is the learned churn the
+        effects were calibrated to (`effects/calibration.py`)."""
+        first_month, _ = self.current(state)
+        if months < 1:  # a window within the first month: its survival at the power `months`
+            within: FloatArray = 1.0 - first_month**months
+            return within
+        quiet = (1.0 - self.monthly_hazard(state)) ** (months - 1.0)  # no action: no effect
+        churn: FloatArray = 1.0 - first_month * quiet[:, None]
+        return churn
+
     def step(
         self, state: StateMatrix, actions: IntArray, rng: np.random.Generator
     ) -> tuple[StateMatrix, FloatArray, npt.NDArray[np.bool_]]:
