@@ -394,6 +394,183 @@ def bench_effects(workdir: Path) -> list[Result]:
     ]
 
 
+def bench_score_learned(workdir: Path) -> list[Result]:
+    """`score --no-explain` on a million customers with a bundle whose policy plans on effects
+    learned from a campaign log, against a bundle on assumed effects trained on the same log
+    (its action and propensity columns left out), in the same run."""
+    log, data = workdir / "score_learned_log.parquet", workdir / "score_learned_data.parquet"
+    subprocess.run(cli("demo-data", "--campaigns", "--rows", "20000", "--seed", "1", "--out",
+                       str(log)), check=True, capture_output=True)  # fmt: skip
+    subprocess.run(cli("demo-data", "--rows", "1000000", "--out", str(data)), check=True,
+                   capture_output=True)  # fmt: skip
+    config = workdir / "score_learned.toml"
+    config.write_text("[simulator]\ncampaign_horizon_months = 1\n\n[dqn]\niterations = 1000\n")
+    common = ["train", str(log), "--policy-config", str(config), "--threads", "2"]
+    bundles = {
+        "learned": [*common, "--campaigns", str(log)],
+        "assumed": [*common, "--exclude", "action", "--exclude", "propensity"],
+    }
+    speed = {}
+    for label, train in bundles.items():
+        models = workdir / f"score_models_{label}"
+        subprocess.run(cli(*train, "--models", str(models)), check=True, capture_output=True)
+        out = workdir / f"score_results_{label}.parquet"
+        command = cli("score", str(data), "--models", str(models), "--out", str(out),
+                      "--no-explain")  # fmt: skip
+        _, seconds = peak_rss_and_seconds(command, repeats=2)
+        speed[label] = 1e6 / seconds
+    ratio = speed["learned"] / speed["assumed"]
+    from aura_sentinel.bundle import effect_learner, load_bundle
+
+    bundle = load_bundle(workdir / "score_models_learned")
+    learner, effects = effect_learner(bundle), bundle.manifest.effects
+    assert learner is not None and effects is not None
+    trees = [booster.num_boosted_rounds() for booster in learner.boosters]
+    return [
+        Result(
+            "score --no-explain, 1,000,000 rows, learned effects vs assumed",
+            f"{speed['learned']:,.0f} vs {speed['assumed']:,.0f} rows/s = {ratio:.2f}x",
+            ">= 250,000 rows/s",
+            speed["learned"] >= 250_000,
+        ),
+        Result(
+            "the effect models scored per customer (one XGBoost call each)",
+            f"{learner.learner}-learner, {len(trees)} models of {', '.join(map(str, trees))} "
+            f"trees; churn model {bundle.booster.num_boosted_rounds()}",
+            "<= one per action",
+            len(trees) <= sum(effects.tried),
+        ),
+    ]
+
+
+def bench_learned(workdir: Path) -> list[Result]:
+    """The DQN trained on effects learned from a 50,000-row synthetic log, valued exactly over
+    many months under the TRUE effects on fresh customers, against the true optimum (the gain
+    over no action); and the DQN trained on the truth itself, for what learning costs.
+
+    The true state: the demo's true 12-month risk as the churn probability, and each action's
+    true share of the monthly hazard (`true_churn` -> `hazard_effects` -> `with_learned_effects`).
+    The learned policy reads its own state for the same customers (the churn model's score and
+    the learned effects) and its actions are valued on the true one."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import numpy as np
+    import polars as pl
+    from test_learned_policy import bundle_plan, one_month_campaign_settings
+
+    from aura_sentinel.bundle import load_bundle
+    from aura_sentinel.demo import generate_customers
+    from aura_sentinel.demo_campaigns import (
+        baseline_churn_probability,
+        generate_campaign_log,
+        true_churn,
+    )
+    from aura_sentinel.effects.calibration import hazard_effects
+    from aura_sentinel.retention.config import DQNConfig, simulator_for
+    from aura_sentinel.retention.dqn import greedy_actions, train_dqn
+    from aura_sentinel.retention.evaluation import always
+    from aura_sentinel.retention.oracle import (
+        at_own_state,
+        evaluate_policy,
+        evaluate_table,
+        optimal_values,
+        policy_table,
+    )
+    from aura_sentinel.retention.state import build_state, with_learned_effects
+    from aura_sentinel.threads import torch_threads
+
+    settings = one_month_campaign_settings(DQNConfig().iterations)
+    generate_campaign_log(50_000, seed=1)[0].write_parquet(workdir / "learned_log.parquet")
+    training = generate_customers(7_043, seed=3)
+    training.write_parquet(workdir / "learned_customers.parquet")
+    (workdir / "learned.toml").write_text("[simulator]\ncampaign_horizon_months = 1\n")
+    models = workdir / "learned_models"
+    train_seconds = best_seconds(
+        cli(
+            "train", str(workdir / "learned_customers.parquet"),
+            "--campaigns", str(workdir / "learned_log.parquet"),
+            "--policy-config", str(workdir / "learned.toml"),
+            "--models", str(models), "--threads", "2",
+        ),
+        repeats=1,
+    )  # fmt: skip
+    manifest = load_bundle(models).manifest
+    evaluation = manifest.policy
+    assert evaluation is not None
+
+    def true_state(customers: pl.DataFrame) -> np.ndarray:
+        state = build_state(
+            customers,
+            baseline_churn_probability(customers),
+            settings.simulator.response_prior,
+            manifest.state_sources,
+        )
+        churn = true_churn(customers)
+        shares, _ = hazard_effects(churn[:, 0], churn, 1.0, settings.simulator.max_effect)
+        return with_learned_effects(state, shares)
+
+    truth = simulator_for(settings, (True,) * settings.catalog.size)
+    fresh = generate_customers(5_000, seed=2).drop("Churn")
+    state = true_state(fresh)
+    started = time.perf_counter()
+    optimal_table, optimal_table_values = optimal_values(truth, state)
+    optimum = at_own_state(truth, state, optimal_table_values)
+    nothing = evaluate_policy(truth, state, always(0))
+    headroom = float(np.mean(optimum - nothing))
+
+    plan = bundle_plan(models, fresh)  # its own state: the churn model's score, learned effects
+    learned_table = policy_table(
+        plan.simulator,
+        plan.state,
+        lambda states: greedy_actions(plan.network, states, plan.simulator.allowed),
+    )
+    learned = at_own_state(truth, state, evaluate_table(truth, state, learned_table))
+    learned_ratio = float(np.mean(learned - nothing)) / headroom
+    evaluate_seconds = time.perf_counter() - started
+    # What the learned effects allow at best: the calibrated simulator's own exact optimum.
+    calibrated_table, _ = optimal_values(plan.simulator, plan.state)
+    calibrated = at_own_state(truth, state, evaluate_table(truth, state, calibrated_table))
+    calibrated_ratio = float(np.mean(calibrated - nothing)) / headroom
+
+    started = time.perf_counter()
+    with torch_threads(2):
+        on_truth = train_dqn(truth, true_state(training.drop("Churn")), settings.dqn)
+    truth_seconds = time.perf_counter() - started
+    trained = evaluate_policy(
+        truth, state, lambda states: greedy_actions(on_truth, states, truth.allowed)
+    )
+    truth_ratio = float(np.mean(trained - nothing)) / headroom
+    differs = float(np.mean(optimal_table != 0))
+    return [
+        Result(
+            "train --campaigns 50,000-row log, 7,043 customers, default DQN (10,000 iterations)",
+            f"{train_seconds:.1f} s; certified gain ratio {evaluation.evaluation.gain_ratio:.3f}",
+            ">= 0.95",
+            evaluation.evaluation.gain_ratio >= 0.95,
+        ),
+        Result(
+            "DQN on learned effects, valued under the true effects: gain / true optimum's "
+            "(5,000 fresh customers, exact, every month)",
+            f"{learned_ratio:.3f} ({np.mean(learned - nothing):.2f} of {headroom:.2f}; "
+            f"{evaluate_seconds:.1f} s)",
+            ">= 0.85",
+            learned_ratio >= 0.85,
+        ),
+        Result(
+            "  the calibrated simulator's exact optimum (learned effects), same valuation",
+            f"{calibrated_ratio:.3f} (what the learned effects allow at best)",
+            "",
+            True,
+        ),
+        Result(
+            "DQN trained on the true effects (same customers, default DQN), same valuation",
+            f"{truth_ratio:.3f} (trained in {truth_seconds:.1f} s; optimum acts in "
+            f"{differs:.0%} of states)",
+            ">= 0.95",
+            truth_ratio >= 0.95,
+        ),
+    ]
+
+
 def main() -> None:
     console = Console(width=120)
     with tempfile.TemporaryDirectory() as folder:
@@ -402,7 +579,9 @@ def main() -> None:
         results = [
             Result("python -c 'import torch, xgboost, polars'", f"{import_seconds:.2f} s", "", True)
         ]
-        chosen = set(sys.argv[1:]) or {"score", "train", "demo", "ray", "effects"}
+        chosen = set(sys.argv[1:]) or {
+            "score", "train", "demo", "ray", "effects", "learned", "score-learned"
+        }  # fmt: skip
         if "score" in chosen:
             results += bench_score_shipped(import_seconds)
             results += bench_score_large(workdir)
@@ -414,6 +593,10 @@ def main() -> None:
             results += bench_ray(workdir)
         if "effects" in chosen:
             results += bench_effects(workdir)
+        if "learned" in chosen:
+            results += bench_learned(workdir)
+        if "score-learned" in chosen:
+            results += bench_score_learned(workdir)
     table = Table(title="aura-sentinel benchmarks (best of repeats, fresh processes)")
     for header in ("benchmark", "measured", "goal", "met"):
         table.add_column(header)
