@@ -119,6 +119,7 @@ def _record(
     return EffectsRecord(
         log=LogFingerprint(file="campaigns.csv", rows=1040, sha256="0" * 64),
         horizon_months=3.0,
+        action_column="action",
         action_names=NAMES,
         action_rows=(600, 400, 40),
         tried=(True, True, False),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,14 @@ from aura_sentinel.demo import generate_customers
 from aura_sentinel.demo_campaigns import generate_campaign_log
 from aura_sentinel.effects.calibration import hazard_effects
 from aura_sentinel.errors import DataError
-from aura_sentinel.pipeline import ScoreSettings, ScoringModel, assess, decide, score_file
+from aura_sentinel.pipeline import (
+    ScoreSettings,
+    ScoringModel,
+    assess,
+    decide,
+    score_file,
+    score_frame,
+)
 from aura_sentinel.render import score_summary
 from aura_sentinel.report.content import build_report
 from aura_sentinel.report.settings import ASSUMED_EFFECTS
@@ -314,3 +322,22 @@ def test_the_new_columns_have_rules(column: str, value: object, rule: str) -> No
     frame = pl.DataFrame({column: [value]})
     with pytest.raises(DataError, match=f"column {column}, row 1: .* is not {rule}"):
         check_results(frame, result_rules(("No action",)), "r.csv", "row {}", "fix")
+
+
+def test_the_logged_action_is_read_from_the_column_the_log_named(
+    model: ScoringModel, log: pl.DataFrame
+) -> None:
+    """A log trained with `--action-column treatment` is copied from `treatment` when scored."""
+    effects = model.effects
+    assert effects is not None and effects.action_column == "action"
+    renamed = replace(
+        model,
+        effect_model=replace(
+            model.effect_model, record=replace(effects, action_column="treatment")
+        ),
+    )
+    batch = log.head(50).rename({"action": "treatment"})
+    results, _ = score_frame(batch, renamed, SETTINGS, "log.csv")
+    assert results.get_column("LoggedAction").to_list() == batch.get_column("treatment").to_list()
+    plain, _ = score_frame(log.head(50).drop("action"), model, SETTINGS, "log.csv")
+    assert "LoggedAction" not in plain.columns

@@ -46,7 +46,6 @@ from aura_sentinel.bundle import (
 )
 from aura_sentinel.churn import only_stumps, predict_with_threads
 from aura_sentinel.drift import BinCounts, ColumnDistribution, count_bins, population_stability
-from aura_sentinel.effects.log import DEFAULT_ACTION_COLUMN
 from aura_sentinel.effects.models import EffectModel
 from aura_sentinel.effects.record import EffectsRecord
 from aura_sentinel.errors import UsageError
@@ -329,9 +328,10 @@ def _results(
     )
     if roles.target in batch.columns:
         results = results.with_columns(batch.get_column(roles.target).alias(roles.target))
-    if model.effect_model is not None and DEFAULT_ACTION_COLUMN in batch.columns:
+    effects = model.effects
+    if effects is not None and effects.action_column in batch.columns:
         # A scored campaign log: what was done, beside what happened (the target).
-        logged = as_text(batch.get_column(DEFAULT_ACTION_COLUMN)).alias(LOGGED_ACTION)
+        logged = as_text(batch.get_column(effects.action_column)).alias(LOGGED_ACTION)
         results = results.with_columns(logged)
     return results, decisions
 

@@ -175,6 +175,7 @@ def learn_effects(
     record = EffectsRecord(
         log=fingerprint,
         horizon_months=horizon_months,
+        action_column=log.action_column,
         action_names=catalog.names,
         action_rows=tuple(int(np.sum(actions == a)) for a in range(catalog.size)),
         tried=tried,

@@ -111,10 +111,9 @@ class FittedLearner:
             for action, booster in zip(tried_actions, self.boosters, strict=True):
                 churn[:, action] = _predict(booster, matrix, feature_types, margin)
         elif self.learner == "S":
-            for action in tried_actions:
-                churn[:, action] = _predict_s(
-                    self.boosters[0], matrix, feature_types, action, self.action_count, margin
-                )
+            churn[:, tried_actions] = _predict_s(
+                self.boosters[0], matrix, feature_types, tried_actions, self.action_count, margin
+            )
         else:
             effects = np.zeros_like(churn)
             for action, booster in zip(tried_actions[1:], self.boosters[1:], strict=True):
@@ -235,15 +234,15 @@ def _s_out_of_fold(
     for fold in np.unique(folds):
         held = folds == fold
         booster = _s_classifier(data, ~held & tried_rows, seed, threads)
-        for action in _tried_actions(tried):
-            churn[held, action] = _predict_s(
-                booster,
-                data.matrix[held],
-                data.feature_types,
-                action,
-                data.action_count,
-                _rows_margin(data, held),
-            )
+        actions = _tried_actions(tried)
+        churn[np.ix_(held, actions)] = _predict_s(
+            booster,
+            data.matrix[held],
+            data.feature_types,
+            actions,
+            data.action_count,
+            _rows_margin(data, held),
+        )
     return _mirror_untried(churn, tried)
 
 
@@ -379,12 +378,22 @@ def _predict_s(
     booster: xgb.Booster,
     matrix: FloatMatrix,
     feature_types: list[str],
-    action: int,
+    actions: list[int],
     action_count: int,
     margin: FloatArray | None,
 ) -> FloatArray:
-    actions = np.full(matrix.shape[0], action, dtype=np.int64)
-    return _predict(booster, *_with_action(matrix, feature_types, actions, action_count), margin)
+    """N x len(actions): the S-learner's churn with the action set to each of `actions` in turn
+    (one matrix with the one-hot columns, rewritten per action)."""
+    features = matrix.shape[1]
+    extended = np.zeros((matrix.shape[0], features + action_count), dtype=np.float32)
+    extended[:, :features] = matrix
+    types = [*feature_types, *("q" * action_count)]
+    churn = np.empty((matrix.shape[0], len(actions)))
+    for index, action in enumerate(actions):
+        extended[:, features:] = 0.0
+        extended[:, features + action] = 1.0
+        churn[:, index] = _predict(booster, extended, types, margin)
+    return churn
 
 
 def _classifier(
@@ -511,7 +520,9 @@ def _predict(
     feature_types: list[str],
     margin: FloatArray | None = None,
 ) -> FloatArray:
-    data = xgb.DMatrix(
-        matrix, base_margin=margin, feature_types=feature_types, enable_categorical=True
-    )
-    return np.asarray(booster.predict(data), dtype=np.float64)
+    """The booster's predictions, straight from the matrix (no DMatrix copy); the booster knows
+    its features' types from training, `feature_types` only checks they agree."""
+    if booster.feature_types is not None and list(booster.feature_types) != feature_types:
+        raise ValueError("the matrix's feature types are not the model's")
+    predicted = booster.inplace_predict(matrix, base_margin=margin)
+    return np.asarray(predicted, dtype=np.float64)

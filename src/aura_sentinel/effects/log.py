@@ -58,6 +58,8 @@ class CampaignLog:
     actions: IntArray
     propensity: FloatArray | None
     """The logged probability of each row's action; None when the log has none."""
+    action_column: str = DEFAULT_ACTION_COLUMN
+    """The log's column that held the actions."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -85,7 +87,9 @@ class CampaignLog:
             notes=self.table.notes,
         )
         propensity = None if self.propensity is None else self.propensity[keep]
-        return CampaignLog(self.path, table, self.actions[keep], propensity, self.notes)
+        return CampaignLog(
+            self.path, table, self.actions[keep], propensity, self.action_column, self.notes
+        )
 
 
 def read_campaign_log(
@@ -119,7 +123,7 @@ def read_campaign_log(
         propensity = None if propensity is None else propensity[~unknown]
     customers = frame.drop(columns.action, columns.propensity, strict=False)
     table = prepare_training_table(customers, roles, source)
-    return CampaignLog(path, table, actions, propensity, notes + table.notes)
+    return CampaignLog(path, table, actions, propensity, columns.action, notes + table.notes)
 
 
 def _check_columns(

@@ -55,6 +55,8 @@ class EffectsRecord:
     log: LogFingerprint
     horizon_months: float
     """The log's outcome window: churn within this many months of the action."""
+    action_column: str
+    """The log's column that held the actions (`score` copies it as LoggedAction)."""
     action_names: tuple[str, ...]
     """The catalog's action names, by action id."""
     action_rows: tuple[int, ...]
@@ -113,6 +115,7 @@ class EffectsRecord:
         return {
             "log": self.log.to_json(),
             "horizon_months": self.horizon_months,
+            "action_column": self.action_column,
             "action_names": list(self.action_names),
             "action_rows": list(self.action_rows),
             "tried": list(self.tried),
@@ -173,6 +176,7 @@ def parse_effects(
     record = EffectsRecord(
         log=fingerprint,
         horizon_months=entry.number("horizon_months", 0, 120, low_open=True),
+        action_column=entry.text("action_column"),
         action_names=action_names,
         action_rows=action_rows,
         tried=tried,
