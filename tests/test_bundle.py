@@ -138,6 +138,7 @@ def test_bundle_holds_the_policy_its_settings_and_its_evaluation(
     assert policy.state_columns[0] == "churn_probability"
     assert set(policy.evaluation.values) == {
         "optimal", "dqn", "no_action", "always_email", "risk_rule", "myopic",
+        "best_single_action", "treat_the_riskiest",
     }  # fmt: skip
     settings = policy.settings
     assert settings.dqn == SMALL
