@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 from rich.console import Console
+from test_report import _section, _text
 
 from aura_sentinel.bundle import load_bundle
 from aura_sentinel.demo_campaigns import generate_campaign_log
@@ -204,17 +205,6 @@ def _report(record: EffectsRecord | None, unit: str = "EUR") -> Report:
         money_unit=unit,
         effects=record,
     )
-
-
-def _section(sections: list[Section], key: str) -> Section:
-    return next(section for section in sections if section.key == key)
-
-
-def _text(section: Section) -> str:
-    parts = [*section.lead]
-    for table in section.tables:
-        parts += [table.caption, *table.headers, *(cell for row in table.rows for cell in row)]
-    return "\n".join(parts)
 
 
 def _summary_text(record: EffectsRecord | None, policy: bool = False) -> str:
