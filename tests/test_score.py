@@ -3,6 +3,7 @@ add up to the model's margin, the same answer whatever the batch size, and safe 
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from aura_sentinel.errors import DataError, UsageError
 from aura_sentinel.pipeline import ScoreSettings, ScoringModel, assess, decide, score_file
 from aura_sentinel.results import neutralise_formulas, restored_name
 from aura_sentinel.retention.catalog import ActionCatalog
+from aura_sentinel.treeshap import NoTables, TableExplainer
 
 from conftest import REPO, run_cli
 
@@ -109,11 +111,12 @@ def test_contributions_add_up_to_the_model_margin(model: ScoringModel, table: pl
 
 
 def test_contributions_are_exact_shapley_values(model: ScoringModel, table: pl.DataFrame) -> None:
-    """The shipped model is all stumps, scored with the cheap path attribution: it must equal
-    XGBoost's exact TreeSHAP to float precision, feature by feature."""
+    """The shipped model is explained from tables: it must equal XGBoost's exact TreeSHAP to
+    float precision, feature by feature."""
     import xgboost as xgb
 
-    assert model.stumps
+    assert model.explainer is not None
+    assert isinstance(model.explainer.result(), TableExplainer)
     decisions = decide(assess(table, model, explain=True, source="t"), model)
     spec = model.bundle.spec
     data = xgb.DMatrix(
@@ -121,6 +124,38 @@ def test_contributions_are_exact_shapley_values(model: ScoringModel, table: pl.D
     )
     exact = model.bundle.booster.predict(data, pred_contribs=True)
     np.testing.assert_allclose(decisions.contributions, exact, atol=1e-6)
+
+
+def test_a_model_whose_tables_would_not_fit_is_explained_by_xgboost(
+    table: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the tables' memory limit scoring falls back to XGBoost's TreeSHAP, gives the same
+    contributions, and says why."""
+    import xgboost as xgb
+
+    from aura_sentinel import pipeline, treeshap
+
+    tiny = functools.partial(treeshap.build_explainer, memory_limit=1)
+    monkeypatch.setattr(pipeline, "build_explainer", tiny)
+    fallback = ScoringModel.load(MODELS)
+    assert fallback.explainer is not None
+    assert isinstance(fallback.explainer.result(), NoTables)
+    assert fallback.explanations is not None
+    assert "XGBoost's TreeSHAP" in fallback.explanations
+    assert "limit" in fallback.explanations
+    decisions = decide(assess(table, fallback, explain=True, source="t"), fallback)
+    spec = fallback.bundle.spec
+    data = xgb.DMatrix(
+        spec.matrix(table, "t"), feature_types=spec.xgboost_types, enable_categorical=True
+    )
+    exact = fallback.bundle.booster.predict(data, pred_contribs=True)
+    np.testing.assert_array_equal(decisions.contributions, exact)
+
+
+def test_without_explanations_no_tables_are_built() -> None:
+    model = ScoringModel.load(MODELS, explain=False)
+    assert model.explainer is None
+    assert model.explanations is None
 
 
 def test_trees_with_two_levels_are_not_taken_for_stumps(table: pl.DataFrame) -> None:

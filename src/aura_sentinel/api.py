@@ -76,7 +76,7 @@ def score(
     if frame.height == 0:
         raise DataError(SOURCE, "has no customers", "give a frame with at least one row")
     bundle = Path(models) if models is not None else shipped_models()
-    model = ScoringModel.load(bundle, settings.threads)
+    model = ScoringModel.load(bundle, settings.threads, settings.explain)
     plan = None
     if budget is not None:
         plan = budget_plan(frame.iter_slices(DEFAULT_BATCH_ROWS), model, SOURCE, budget)

@@ -1,18 +1,21 @@
 """Scoring: from a batch of customers to their retention plan, with no loop over customers.
 
-Per batch, two stages. `assess`: one Polars select builds the feature matrix; one XGBoost call
-gives the exact per-row contributions, whose sum is the churn margin (so probabilities and
-explanations agree); the state matrix is built column-wise. `decide`: one batched torch
-evaluation (in cache-sized blocks, see `q_values`) gives the Q-values of every customer.
-`score_frame` is the pure core (frame in, frame out); `score_file` streams a file through it.
+Per batch, two stages. `assess`: one Polars select builds the feature matrix; the exact
+per-row contributions come from tables built once per model (`treeshap.py`; XGBoost's own
+TreeSHAP when the tables would not fit in memory), and their sum is the churn margin (so
+probabilities and explanations agree); the state matrix is built column-wise. `decide`: one
+batched torch evaluation (in cache-sized blocks, see `q_values`) gives the Q-values of every
+customer. `score_frame` is the pure core (frame in, frame out); `score_file` streams a file
+through it.
 
 A bundle trained with a campaign log (`train --campaigns`) holds effect models: `assess` then
 adds each customer's learned effects to the state (one XGBoost call per effect model), the
 actions the log did not try are never chosen, and the results say the plan rests on learned
 effects (`EffectSource`).
 
-Importing torch takes about a second, so the policy network is loaded in a thread while the
-first batches are read and assessed (see `ScoringModel.load` and `_assessed_batches`).
+Importing torch takes about a second, so the policy network is loaded (and the explainer's
+tables built) in threads while the first batches are read (see `ScoringModel.load` and
+`_assessed_batches`).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from aura_sentinel.bundle import (
     policy_record,
     policy_weights,
 )
-from aura_sentinel.churn import only_stumps, predict_with_threads
+from aura_sentinel.churn import predict_with_threads
 from aura_sentinel.drift import BinCounts, ColumnDistribution, count_bins, population_stability
 from aura_sentinel.effects.models import EffectModel
 from aura_sentinel.effects.record import EffectsRecord
@@ -76,6 +79,7 @@ from aura_sentinel.retention.state import (
 )
 from aura_sentinel.schema import as_text, check_id_column, customer_ids
 from aura_sentinel.threads import check_threads, default_threads, torch_threads
+from aura_sentinel.treeshap import NoTables, TableExplainer, build_explainer
 from aura_sentinel.units import money_unit
 
 if TYPE_CHECKING:
@@ -107,10 +111,10 @@ class ScoringModel:
     bundle: Bundle
     policy: PolicySettings
     simulator: Simulator
-    stumps: bool
-    """Every tree has one split: exact contributions come from the cheap path attribution."""
     network: Future[QNetwork]
     """The policy's Q-network, loaded (with torch) in a thread; see `q_values`."""
+    explainer: Future[TableExplainer | NoTables] | None
+    """The churn model's contribution tables, built in a thread; None: no explanations."""
 
     threads: int = 1
     """Threads for XGBoost's predictions and torch's forward passes."""
@@ -118,22 +122,26 @@ class ScoringModel:
     """The effects learned from a campaign log, which the policy plans on; None: assumed."""
 
     @classmethod
-    def load(cls, path: Path, threads: int = 1) -> ScoringModel:
+    def load(cls, path: Path, threads: int = 1, explain: bool = True) -> ScoringModel:
         bundle = load_bundle(path)
         weights = policy_weights(bundle)  # verified here, so a bad bundle fails at once
         policy = policy_record(bundle).settings
         predict_with_threads(bundle.booster, threads)
         effects, learner = bundle.manifest.effects, effect_learner(bundle)
         effect_model = None if effects is None or learner is None else EffectModel(effects, learner)
-        loader = ThreadPoolExecutor(max_workers=1)
+        loader = ThreadPoolExecutor(max_workers=2)
         features = len(policy_record(bundle).state_columns)
         network = loader.submit(
             _load_network, weights, policy, features, str(bundle.path / POLICY_WEIGHTS)
         )
-        loader.shutdown(wait=False)  # its thread ends once the network is loaded
-        stumps = only_stumps(bundle.booster)
+        explainer = (
+            loader.submit(build_explainer, bundle.booster, bundle.spec.xgboost_types)
+            if explain
+            else None
+        )
+        loader.shutdown(wait=False)  # its threads end once their work is done
         simulator = simulator_for(policy, None if effects is None else effects.tried)
-        return cls(bundle, policy, simulator, stumps, network, threads, effect_model)
+        return cls(bundle, policy, simulator, network, explainer, threads, effect_model)
 
     @property
     def effects(self) -> EffectsRecord | None:
@@ -149,6 +157,32 @@ class ScoringModel:
     def state_sources(self) -> StateSources:
         """The column each state field is read from, as the bundle's column map says."""
         return self.bundle.manifest.state_sources
+
+    @property
+    def explanations(self) -> str | None:
+        """One line: how the contributions are computed (None: no explanations)."""
+        if self.explainer is None:
+            return None
+        explainer = self.explainer.result()
+        if isinstance(explainer, NoTables):
+            return f"Explanations: XGBoost's TreeSHAP, slower than tables: {explainer.reason}."
+        return (
+            f"Explanations: exact, from {explainer.tables:,} tables "
+            f"({explainer.table_bytes / 2**20:,.1f} MB, built in {explainer.build_seconds:.1f} s)."
+        )
+
+    def contributions(self, matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Every row's exact contribution of each feature to the churn margin, then the bias."""
+        assert self.explainer is not None, "loaded without explanations"
+        explainer = self.explainer.result()
+        if isinstance(explainer, TableExplainer):
+            # One thread: on two cores a second one was slower (up to 8x under load; the work
+            # per row is too small to share), and the bits are the same at any number.
+            with torch_threads(1):
+                return explainer.contributions(matrix)
+        spec = self.bundle.spec
+        data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
+        return np.asarray(self.bundle.booster.predict(data, pred_contribs=True), dtype=np.float32)
 
     def q_values(self, state: StateMatrix) -> npt.NDArray[np.float32]:
         """The policy's Q-values for every customer; waits for the network to be loaded."""
@@ -210,10 +244,7 @@ def assess(
     matrix = spec.matrix(batch, source, first_row)
     check_state_columns(batch, model.state_sources, source, first_row)
     if explain:
-        data = xgb.DMatrix(matrix, feature_types=spec.xgboost_types, enable_categorical=True)
-        contributions = model.bundle.booster.predict(
-            data, pred_contribs=True, approx_contribs=model.stumps
-        )
+        contributions = model.contributions(matrix)
         margin = contributions.sum(axis=1, dtype=np.float64)
         probability = 1.0 / (1.0 + np.exp(-margin))
     else:
@@ -447,6 +478,8 @@ class ScoreSummary:
     """role -> column of the column map that the scored file lacks (its default applied)."""
     effects: EffectsRecord | None = None
     """The learned effects the plan rests on (None: the simulator's assumed effects)."""
+    explanations: str | None = None
+    """How the contributions were computed (None: --no-explain)."""
 
     def __post_init__(self) -> None:
         size = len(self.action_names)
@@ -525,7 +558,7 @@ def score_file(
     _check_options(output if stream is None else None, batch_rows, budget, settings)
     reads = [data, *bundle_files(models)]
     check_outputs(reads, [output, record_path(output)] if stream is None else [])
-    model = ScoringModel.load(models, settings.threads)
+    model = ScoringModel.load(models, settings.threads, settings.explain)
     source = str(data)
     plan = (
         None
@@ -557,12 +590,12 @@ def score_file(
 
     if stream is not None:
         _write_to_stream(scored_batches(), stream)
-        summary.seconds = time.perf_counter() - started
-        return summary
-    record = record_path(output)
-    with replaced_together(reads, [output, record]) as staged:
-        _write_results(scored_batches(), staged[output], output)
-        write_record(staged[record], _run_record(summary, model, staged[output]))
+    else:
+        record = record_path(output)
+        with replaced_together(reads, [output, record]) as staged:
+            _write_results(scored_batches(), staged[output], output)
+            write_record(staged[record], _run_record(summary, model, staged[output]))
+    summary.explanations = model.explanations
     summary.seconds = time.perf_counter() - started
     return summary
 

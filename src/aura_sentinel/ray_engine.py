@@ -58,7 +58,7 @@ class BlockScorer:
         plan: BudgetPlan | None = None,
         totals: Any = None,
     ) -> None:
-        self.model = ScoringModel.load(Path(models), settings.threads)  # per worker
+        self.model = ScoringModel.load(Path(models), settings.threads, settings.explain)
         self.settings = settings
         self.source = source
         self.plan = plan
@@ -144,7 +144,8 @@ def score_on_ray(
     check_choices(settings, budget)
     ray, ray_data = _import_ray()
     files = _parquet_inputs(data)
-    model = ScoringModel.load(models)  # verified on the driver too: a bad bundle fails at once
+    # Verified on the driver too: a bad bundle fails at once.
+    model = ScoringModel.load(models, explain=False)
     if model.bundle.roles.id is None:
         raise UsageError(
             "--engine ray",

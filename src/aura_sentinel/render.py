@@ -404,6 +404,8 @@ def score_summary(console: Console, summary: ScoreSummary) -> None:
             weight = summary.driver_weight[index] / customers
             drivers.add_row(escape(summary.feature_names[index]), f"{weight:.3f}")
         console.print(drivers)
+    if summary.explanations is not None:
+        console.print(escape(summary.explanations), soft_wrap=True)
     written = (
         "standard output (no run record)"
         if summary.output == STDOUT
