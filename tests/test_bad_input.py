@@ -137,7 +137,7 @@ CASES = {
         _changed(lambda frame: frame.drop("Churn")), ("train",), "no target column 'Churn'"
     ),
     "a target with one class": Case(
-        _changed(lambda frame: frame.with_columns(Churn=pl.lit("No"))), ("train",), "one class"
+        _changed(lambda frame: frame.with_columns(Churn=pl.lit("No"))), ("train",), "one class only"
     ),
     "a target with three values": Case(
         _changed(_cell("Churn", "Maybe")), ("train",), "has 3 values"
@@ -163,7 +163,7 @@ CASES = {
     "duplicate customer ids": Case(
         _changed(_cell("customerID", "0001-DUPLICATE", 3, 4)),
         ("train",),
-        "repeats 1 ids",
+        "id column 'customerID' repeats 1 ids",
     ),
     "no rows after cleaning": Case(
         _text("blank.csv", "customerID,tenure,Churn\n , ,\n\n,,\n"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -12,7 +13,7 @@ import pytest
 
 from aura_sentinel.demo import generate_customers
 from aura_sentinel.errors import DataError, UsageError
-from aura_sentinel.pipeline import ScoreSettings, score_file
+from aura_sentinel.pipeline import ScoreSettings, ScoreSummary, score_file
 
 from conftest import REPO, run_cli
 
@@ -47,17 +48,45 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder, whole
 
 
+class Scored(NamedTuple):
+    """The parts scored on Ray and the whole table scored by the command, with one setting."""
+
+    ray: ScoreSummary
+    ray_results: Path
+    single: ScoreSummary
+    single_results: Path
+
+
+def _scored(parts: tuple[Path, Path], folder: Path, settings: ScoreSettings) -> Scored:
+    parts_folder, whole = parts
+    summary = score_on_ray(str(parts_folder), MODELS, folder / "ray", settings)
+    single = folder / "single.parquet"
+    return Scored(summary, folder / "ray", score_file(whole, MODELS, single, settings), single)
+
+
+@pytest.fixture(scope="module")
+def scored_with_drivers(
+    local_ray: None, parts: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Scored:
+    """With the default settings (drivers explained), once: two tests read it (not write)."""
+    return _scored(parts, tmp_path_factory.mktemp("with_drivers"), ScoreSettings())
+
+
 @pytest.mark.parametrize("explain", [True, False])
 def test_ray_gives_the_same_results_as_the_command(
-    local_ray: None, parts: tuple[Path, Path], tmp_path: Path, explain: bool
+    local_ray: None,
+    parts: tuple[Path, Path],
+    tmp_path: Path,
+    explain: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
-    folder, whole = parts
-    settings = ScoreSettings(explain=explain)
-    summary = score_on_ray(str(folder), MODELS, tmp_path / "ray", settings)
-    single = tmp_path / "single.parquet"
-    expected = score_file(whole, MODELS, single, settings)
-    distributed = pl.read_parquet(tmp_path / "ray").sort("CustomerID")
-    assert distributed.equals(pl.read_parquet(single).sort("CustomerID"))
+    if explain:
+        scored: Scored = request.getfixturevalue("scored_with_drivers")
+    else:
+        scored = _scored(parts, tmp_path, ScoreSettings(explain=False))
+    summary, expected = scored.ray, scored.single
+    distributed = pl.read_parquet(scored.ray_results).sort("CustomerID")
+    assert distributed.equals(pl.read_parquet(scored.single_results).sort("CustomerID"))
     assert summary.customers == expected.customers == 4000
     assert summary.risk_counts == expected.risk_counts
     np.testing.assert_array_equal(summary.action_counts, expected.action_counts)
@@ -157,16 +186,12 @@ def test_the_command_line_scores_on_ray_and_prints_the_summary(
     assert refused.returncode == 2 and "--budget" in refused.stderr
 
 
-def test_report_reads_the_ray_results_folder(
-    local_ray: None, parts: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_report_reads_the_ray_results_folder(scored_with_drivers: Scored, tmp_path: Path) -> None:
     from aura_sentinel.report import make_report
 
-    folder, whole = parts
-    score_on_ray(str(folder), MODELS, tmp_path / "ray", ScoreSettings())
-    score_file(whole, MODELS, tmp_path / "single.parquet", ScoreSettings())
-    distributed, _ = make_report(tmp_path / "ray", MODELS, tmp_path / "ray.html")
-    single, _ = make_report(tmp_path / "single.parquet", MODELS, tmp_path / "single.html")
+    scored = scored_with_drivers
+    distributed, _ = make_report(scored.ray_results, MODELS, tmp_path / "ray.html")
+    single, _ = make_report(scored.single_results, MODELS, tmp_path / "single.html")
     assert distributed.customers == single.customers == 4000
     assert distributed.risk.counts == single.risk.counts
     assert [line.customers for line in distributed.plan] == [line.customers for line in single.plan]

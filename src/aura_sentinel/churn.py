@@ -3,10 +3,11 @@
 For each candidate (tree depth, learning rate), the K fold models grow in lockstep, one tree per
 round each, and stop when the pooled out-of-fold log loss has not improved for `patience` rounds
 (the way `xgboost.cv` stops). The candidate whose out-of-fold ROC AUC is best wins, unless a
-cheaper one is within noise of it: explanations (exact per-row contributions) cost trees x
-leaves x depth^2 and plain prediction trees x depth, so among equally good candidates the most
-compact is kept. A larger learning rate often reaches the same accuracy with a fraction of the
-trees. A final model is then trained on every row with the chosen settings and number of rounds.
+cheaper one is within noise of it: plain prediction costs trees x depth, and explanations grow
+faster (XGBoost's TreeSHAP costs trees x leaves x depth^2; the tables `score` explains from grow
+with the leaves), so among equally good candidates the most compact is kept. A larger learning
+rate often reaches the same accuracy with a fraction of the trees. A final model is then trained
+on every row with the chosen settings and number of rounds.
 
 The models are grown one after the other, each on `threads` threads: XGBoost's `hist` method
 gives the same trees at any thread count (its row sample is drawn row by row from a seeded
@@ -72,7 +73,7 @@ class Candidate:
 
     @property
     def explanation_cost(self) -> int:
-        """Relative cost of exact per-row contributions: trees x leaves x depth^2."""
+        """Relative cost of exact per-row contributions by TreeSHAP: trees x leaves x depth^2."""
         return self.rounds * (1 << self.depth) * self.depth * self.depth
 
 

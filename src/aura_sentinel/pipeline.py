@@ -1,12 +1,12 @@
 """Scoring: from a batch of customers to their retention plan, with no loop over customers.
 
-Per batch, two stages. `assess`: one Polars select builds the feature matrix; the exact
-per-row contributions come from tables built once per model (`treeshap.py`; XGBoost's own
-TreeSHAP when the tables would not fit in memory), and their sum is the churn margin (so
-probabilities and explanations agree); the state matrix is built column-wise. `decide`: one
-batched torch evaluation (in cache-sized blocks, see `q_values`) gives the Q-values of every
-customer. `score_frame` is the pure core (frame in, frame out); `score_file` streams a file
-through it.
+Per batch, two stages. `assess`: one Polars select builds the feature matrix, one XGBoost call
+gives the churn probabilities, and the state matrix is built column-wise; with explanations, the
+batch's exact per-row contributions (from tables built once per model, `treeshap.py`; XGBoost's
+own TreeSHAP when the tables would not fit in memory) and its top drivers are then made in a
+thread of their own. `decide`: one batched torch evaluation (in cache-sized blocks, see
+`q_values`) gives the Q-values of every customer, and collects the explanation. `score_frame` is
+the pure core (frame in, frame out); `score_file` streams a file through it.
 
 A bundle trained with a campaign log (`train --campaigns`) holds effect models: `assess` then
 adds each customer's learned effects to the state (one XGBoost call per effect model), the
@@ -120,6 +120,11 @@ class ScoringModel:
     """Threads for XGBoost's predictions and torch's forward passes."""
     effect_model: EffectModel | None = None
     """The effects learned from a campaign log, which the policy plans on; None: assumed."""
+    explaining: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1)
+    )
+    """Explains each batch in a thread while the main one decides; the work is single-threaded
+    and would otherwise leave the second core idle."""
 
     @classmethod
     def load(cls, path: Path, threads: int = 1, explain: bool = True) -> ScoringModel:
@@ -206,11 +211,30 @@ class Assessment:
     batch: pl.DataFrame
     first_row: int
     probability: FloatArray
-    contributions: npt.NDArray[np.float32] | None
+    explanation: Future[Explanation] | None
+    """The batch's contributions and top drivers, made in `model.explaining` (None: no
+    explanations)."""
     levels: dict[str, LevelCodes]  # the text category columns as coded in the model matrix
     state: StateMatrix
     unseen: dict[str, int]  # rows per category column with a level training never saw
     drift: BinCounts | None = None  # rows per training bin of each column (see drift.py)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    contributions: npt.NDArray[np.float32]
+    drivers: pl.Series
+    """TopDrivers: "name=value; ..." of each customer's (up to) three top drivers."""
+
+
+def _explanation(
+    batch: pl.DataFrame,
+    matrix: npt.NDArray[np.float32],
+    levels: dict[str, LevelCodes],
+    model: ScoringModel,
+) -> Explanation:
+    contributions = model.contributions(matrix)
+    return Explanation(contributions, _top_drivers(batch, model, contributions, levels))
 
 
 @dataclass
@@ -219,6 +243,8 @@ class Decisions:
 
     probability: FloatArray
     contributions: npt.NDArray[np.float32] | None
+    drivers: pl.Series | None
+    """TopDrivers of each customer (None: no explanations)."""
     gain: FloatArray  # N x actions: expected gain over no action this month, in money
     """-inf for an action the campaign log did not try: never chosen, by the policy or a budget."""
     value: FloatArray  # N x actions: expected discounted profit, in money (-inf: not tried)
@@ -243,19 +269,15 @@ def assess(
     check_id_column(batch.columns, model.bundle.roles, source)
     matrix = spec.matrix(batch, source, first_row)
     check_state_columns(batch, model.state_sources, source, first_row)
-    if explain:
-        contributions = model.contributions(matrix)
-        margin = contributions.sum(axis=1, dtype=np.float64)
-        probability = 1.0 / (1.0 + np.exp(-margin))
-    else:
-        contributions = None
-        probability = np.asarray(model.bundle.booster.inplace_predict(matrix), dtype=np.float64)
+    probability = np.asarray(model.bundle.booster.inplace_predict(matrix), dtype=np.float64)
     levels = spec.level_codes(batch, matrix)
     assessment = Assessment(
         batch=batch,
         first_row=first_row,
         probability=probability,
-        contributions=contributions,
+        explanation=(
+            model.explaining.submit(_explanation, batch, matrix, levels, model) if explain else None
+        ),
         levels=levels,
         state=build_state(
             batch, probability, model.policy.simulator.response_prior, model.state_sources, levels
@@ -275,13 +297,15 @@ def decide(assessment: Assessment, model: ScoringModel) -> Decisions:
     """One batched torch evaluation for the whole batch: each action's gain, value and cost
     (gain and value -inf for the actions the campaign log did not try)."""
     q = model.q_values(assessment.state).astype(np.float64)
+    explanation = None if assessment.explanation is None else assessment.explanation.result()
     charge = monthly_charges(assessment.batch, model.state_sources)
     lifetime = model.simulator.lifetime_value(assessment.state)
     cost = np.asarray(model.policy.catalog.cost_shares)[None, :] * charge[:, None]
     allowed = model.simulator.allowed[None, :]
     return Decisions(
         probability=assessment.probability,
-        contributions=assessment.contributions,
+        contributions=None if explanation is None else explanation.contributions,
+        drivers=None if explanation is None else explanation.drivers,
         gain=np.where(allowed, (q - q[:, :1]) * charge[:, None], -np.inf),
         value=np.where(allowed, (q + lifetime[:, None]) * charge[:, None], -np.inf),
         cost=cost,
@@ -346,7 +370,9 @@ def _results(
                 "EffectSource"
             ),
             _role_text(batch, model.state_sources.column("contract"), "Contract"),
-            _top_drivers(batch, model, decisions.contributions, assessment.levels),
+            _top_drivers(batch, model, None, assessment.levels)
+            if decisions.drivers is None
+            else decisions.drivers,
         ]
     )
     check_results(

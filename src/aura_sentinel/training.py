@@ -56,7 +56,6 @@ from aura_sentinel.outputs import check_outputs
 from aura_sentinel.results import named_like_result
 from aura_sentinel.retention.config import PolicySettings, simulator_for
 from aura_sentinel.retention.evaluation import RISK_RULE_HIGH, RISK_RULE_MEDIUM, PolicyEvaluation
-from aura_sentinel.retention.policy import customer_states, train_policy
 from aura_sentinel.retention.state import (
     STATE_COLUMNS,
     StateAssumptions,
@@ -220,6 +219,8 @@ def train(
     evaluation = None
     training_customers = 0
     if options.policy:
+        from aura_sentinel.retention.policy import customer_states, train_policy  # imports torch
+
         settings = options.policy_settings
         state = customer_states(table.customers, probability, settings, sources)
         tried = None
