@@ -642,6 +642,16 @@ def test_a_multi_class_model_gets_no_tables() -> None:
     assert "multi-class" in result.reason
 
 
+def test_a_model_with_several_targets_gets_no_tables() -> None:
+    training, labels, _ = _customer_table(600, 3, 0, seed=16, nan_share=0.0)
+    targets = np.column_stack([labels, training[:, 0]]).astype(np.float32)
+    parameters = {"tree_method": "hist", "nthread": 1, "max_depth": 2, "seed": 16}
+    booster = xgb.train(parameters, xgb.DMatrix(training, targets), num_boost_round=3)
+    result = build_explainer(booster, ["q"] * 3)
+    assert isinstance(result, NoTables)
+    assert "several targets" in result.reason
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("booster_kind", ["gblinear", "dart"])
 def test_a_model_that_is_not_plain_gbtree_gets_no_tables(booster_kind: str) -> None:

@@ -208,8 +208,11 @@ def build_explainer(
     learner = json.loads(booster.save_raw(raw_format="json"))["learner"]
     if learner["gradient_booster"]["name"] != "gbtree":
         return NoTables(f"a {learner['gradient_booster']['name']} model")
-    if int(learner["learner_model_param"]["num_class"]) > 1:
+    outputs = learner["learner_model_param"]
+    if int(outputs["num_class"]) > 1:
         return NoTables("a multi-class model")
+    if int(outputs.get("num_target", 1)) > 1:
+        return NoTables("a model with several targets")
     trees = [_parse_tree(tree) for tree in learner["gradient_booster"]["model"]["trees"]]
     bins = _feature_bins(trees, feature_types)
     if bins is None:
