@@ -254,16 +254,16 @@ def bench_treeshap() -> list[Result]:
                 ours = explainer.contributions(matrix)
                 rates[threads] = rows / (time.perf_counter() - started)
         error = float(np.abs(ours - exact).max())
-        best = max(rates.values())
+        ratio = rates[1] / xgboost_rate  # `score` sums the tables on one thread
         results.append(
             Result(
-                f"contributions, depth {depth}, {trees} trees, 200,000 rows: tables vs "
+                f"contributions, depth {depth}, {trees} trees, 200,000 rows: tables (1 thread) vs "
                 "pred_contribs (2 threads)",
-                f"{rates[1]:,.0f} (1 thread) / {rates[2]:,.0f} (2) vs {xgboost_rate:,.0f} rows/s"
-                f" = {best / xgboost_rate:.0f}x; tables {explainer.table_bytes / 2**20:,.1f} MB,"
-                f" built in {explainer.build_seconds:.1f} s; max |diff| {error:.1e}",
+                f"{rates[1]:,.0f} vs {xgboost_rate:,.0f} rows/s = {ratio:.0f}x (tables on 2 "
+                f"threads: {rates[2]:,.0f}); tables {explainer.table_bytes / 2**20:,.1f} MB, "
+                f"built in {explainer.build_seconds:.1f} s; max |diff| {error:.1e}",
                 ">= 20x (moonshot 50x), |diff| <= 1e-5",
-                best / xgboost_rate >= 20 and error <= 1e-5,
+                ratio >= 20 and error <= 1e-5,
             )
         )
     return results
