@@ -222,6 +222,8 @@ class Assessment:
 
 @dataclass(frozen=True)
 class Explanation:
+    """Why each customer of one batch is at risk."""
+
     contributions: npt.NDArray[np.float32]
     drivers: pl.Series
     """TopDrivers: "name=value; ..." of each customer's (up to) three top drivers."""
