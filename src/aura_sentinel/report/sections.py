@@ -251,8 +251,9 @@ def _why(report: Report) -> Section:
         )
     if report.global_drivers:
         section.lead.append(
-            "Drivers are XGBoost's exact per-customer contributions to the churn log-odds; a "
-            "feature's weight is the mean of their absolute size over all scored customers."
+            "Drivers are each customer's exact contributions to the churn log-odds (the churn "
+            "model's Shapley values, as TreeSHAP defines them); a feature's weight is the mean of "
+            "their absolute size over all scored customers."
         )
         section.tables.append(
             _table(
