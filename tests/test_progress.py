@@ -155,7 +155,8 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("training started")
 
     monkeypatch.setattr(training, "train_churn_model", trained)
-    monkeypatch.setattr(training, "train_policy", trained)
+    # `train` imports the policy's module (and torch) only when it trains the policy.
+    monkeypatch.setattr("aura_sentinel.retention.policy.train_policy", trained)
 
 
 def _folder_with_a_foreign_file(folder: Path, data: Path) -> tuple[Path, TrainOptions]:
