@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests lint typecheck bench`."""
+"""Developer sessions: `nox -s tests lint typecheck bench anchors fuzz`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,15 @@ def bench(session: nox.Session) -> None:
     """Speed and memory benchmarks; prints a table (not part of the test run)."""
     session.install(*CONSTRAINTS, ".[dev]")
     session.run("python", "tests/bench/run_benchmarks.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def anchors(session: nox.Session) -> None:
+    """The uplift ranking against scikit-uplift, CausalML and EconML on the Hillstrom experiment
+    (those libraries are installed here only, never as the project's dependencies)."""
+    anchors = ("scikit-uplift==0.5.1", "causalml==0.18.0", "econml==0.17.0")
+    session.install(*CONSTRAINTS, ".[dev]", *anchors)
+    session.run("python", "tests/bench/anchors.py", *session.posargs)
 
 
 @nox.session(python="3.11")
