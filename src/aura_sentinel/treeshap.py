@@ -130,19 +130,14 @@ class TableExplainer:
         self.bias = bias
         self.build_seconds = build_seconds
         self.tables = len(tables)
-        self._bins = bins
-        self._split_features = [f for f, b in enumerate(bins) if b is not None]
-        self._first_row = np.cumsum([0] + [self._bin_count(f) for f in self._split_features])
+        self._split = [(feature, b) for feature, b in enumerate(bins) if b is not None]
+        """The features the model splits on, with their bins."""
+        self._first_row = np.cumsum([0] + [b.count for _, b in self._split])
         self._sums = [
             self._summed(tables[start : start + TABLES_PER_SUM])
             for start in range(0, len(tables), TABLES_PER_SUM)
         ]
         self.table_bytes = sum(4 * (parts.numel() + values.numel()) for parts, values in self._sums)
-
-    def _bin_count(self, feature: int) -> int:
-        feature_bins = self._bins[feature]
-        assert feature_bins is not None
-        return feature_bins.count
 
     def _summed(self, tables: list[_Table]) -> tuple[torch.Tensor, torch.Tensor]:
         """Tables summed in one pass: (code parts, values). Cell codes are sums too: each
@@ -152,7 +147,7 @@ class TableExplainer:
 
         parts = np.zeros((self._first_row[-1] + 1, len(tables)), dtype=np.float32)
         parts[-1] = np.cumsum([0] + [len(table.values) for table in tables])[:-1]
-        position = {feature: i for i, feature in enumerate(self._split_features)}
+        position = {feature: i for i, (feature, _) in enumerate(self._split)}
         for g, table in enumerate(tables):
             for feature, local in zip(table.features, table.local_bins, strict=True):
                 start = self._first_row[position[feature]]
@@ -172,10 +167,8 @@ class TableExplainer:
     def _block(self, block: FloatMatrix) -> npt.NDArray[np.float64]:
         import torch
 
-        rows = np.empty((len(block), len(self._split_features) + 1), dtype=np.int64)
-        for i, feature in enumerate(self._split_features):
-            feature_bins = self._bins[feature]
-            assert feature_bins is not None
+        rows = np.empty((len(block), len(self._split) + 1), dtype=np.int64)
+        for i, (feature, feature_bins) in enumerate(self._split):
             rows[:, i] = feature_bins.bins(block[:, feature]) + self._first_row[i]
         rows[:, -1] = self._first_row[-1]
         bins = torch.from_numpy(rows)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,58 +88,38 @@ def _ours(training: pl.DataFrame, held_out: pl.DataFrame) -> np.ndarray[Any, Any
     return np.asarray(churn_under[:, 0] - churn_under[:, 2])
 
 
-def _sklift(kind: str) -> Callable[..., np.ndarray[Any, Any]]:
-    def fitted(x: Any, treated: Any, visit: Any, x_test: Any) -> np.ndarray[Any, Any]:
-        from sklift.models import ClassTransformation, SoloModel, TwoModels
+@dataclass(frozen=True)
+class Arms:
+    """The women's e-mail and no e-mail rows: the 70% to learn from, the 30% to rank."""
 
-        model: Any
-        if kind == "two models":
-            model = TwoModels(estimator_trmnt=_classifier(), estimator_ctrl=_classifier(1))
-        elif kind == "solo model":
-            model = SoloModel(estimator=_classifier())
-        else:
-            model = ClassTransformation(estimator=_classifier())
-        model.fit(x, visit, treated)
-        return np.asarray(model.predict(x_test))
-
-    return fitted
+    features: Any
+    treated: Any
+    visit: Any
+    held_out: Any
 
 
-def _causalml(kind: str) -> Callable[..., np.ndarray[Any, Any]]:
-    def fitted(x: Any, treated: Any, visit: Any, x_test: Any) -> np.ndarray[Any, Any]:
-        from causalml.inference.meta import BaseTClassifier, BaseXClassifier
-
-        model: Any
-        if kind == "T-learner":
-            model = BaseTClassifier(learner=_classifier())
-        else:
-            model = BaseXClassifier(outcome_learner=_classifier(), effect_learner=_regressor())
-        model.fit(x, treated, visit, p=np.full(len(x), 0.5))  # control_name 0
-        return np.asarray(model.predict(x_test, p=np.full(len(x_test), 0.5))).reshape(-1)
-
-    return fitted
+def _sklift(model: Any, arms: Arms) -> np.ndarray[Any, Any]:
+    model.fit(arms.features, arms.visit, arms.treated)
+    return np.asarray(model.predict(arms.held_out))
 
 
-def _econml(kind: str) -> Callable[..., np.ndarray[Any, Any]]:
-    def fitted(x: Any, treated: Any, visit: Any, x_test: Any) -> np.ndarray[Any, Any]:
-        from econml.dml import CausalForestDML
-        from econml.dr import DRLearner
+def _causalml(model: Any, arms: Arms) -> np.ndarray[Any, Any]:
+    half = np.full(len(arms.features), 0.5)  # the randomised propensity; control_name is 0
+    model.fit(arms.features, arms.treated, arms.visit, p=half)
+    return np.asarray(model.predict(arms.held_out, p=np.full(len(arms.held_out), 0.5))).ravel()
 
-        model: Any
-        if kind == "causal forest":
-            model = CausalForestDML(model_y=_regressor(), model_t=_classifier(),
-                                    discrete_treatment=True, random_state=0)  # fmt: skip
-        else:
-            model = DRLearner(model_propensity=_classifier(), model_regression=_regressor(),
-                              model_final=_regressor(), random_state=0)  # fmt: skip
-        model.fit(visit, treated, X=x)
-        return np.asarray(model.effect(x_test)).reshape(-1)
 
-    return fitted
+def _econml(model: Any, arms: Arms) -> np.ndarray[Any, Any]:
+    model.fit(arms.visit, arms.treated, X=arms.features)
+    return np.asarray(model.effect(arms.held_out)).ravel()
 
 
 def main() -> None:
+    from causalml.inference.meta import BaseTClassifier, BaseXClassifier
+    from econml.dml import CausalForestDML
+    from econml.dr import DRLearner
     from sklift.metrics import qini_auc_score as sklift_qini
+    from sklift.models import ClassTransformation, SoloModel, TwoModels
 
     from aura_sentinel.effects.qini import qini_auc_score
 
@@ -148,25 +129,37 @@ def main() -> None:
     learn = training.filter(pl.col("segment").is_in(pair))
     judge_rows = held_out["segment"].is_in(pair).to_numpy()
     judged = held_out.filter(pl.Series(judge_rows))
-    x, x_test = _features(learn), _features(judged)
-    treated = (learn["segment"] == ARMS[2]).to_numpy().astype(int)
-    visit = learn["visit"].to_numpy()
+    arms = Arms(
+        features=_features(learn),
+        treated=(learn["segment"] == ARMS[2]).to_numpy().astype(int),
+        visit=learn["visit"].to_numpy(),
+        held_out=_features(judged),
+    )
     outcome = judged["visit"].to_numpy()
     judged_treated = (judged["segment"] == ARMS[2]).to_numpy().astype(int)
-
     rankings: dict[str, Callable[[], np.ndarray[Any, Any]]] = {
         "aura-sentinel (train --campaigns, learner chosen by cross-fitted DR criterion)": lambda: (
             _ours(training, held_out)[judge_rows]
         ),
-        "scikit-uplift TwoModels (T-learner)": lambda: _sklift("two models")(x, treated, visit,
-                                                                              x_test),
-        "scikit-uplift SoloModel (S-learner)": lambda: _sklift("solo model")(x, treated, visit,
-                                                                              x_test),
-        "scikit-uplift ClassTransformation": lambda: _sklift("class")(x, treated, visit, x_test),
-        "CausalML BaseTClassifier": lambda: _causalml("T-learner")(x, treated, visit, x_test),
-        "CausalML BaseXClassifier": lambda: _causalml("X-learner")(x, treated, visit, x_test),
-        "EconML DRLearner": lambda: _econml("DR")(x, treated, visit, x_test),
-        "EconML CausalForestDML": lambda: _econml("causal forest")(x, treated, visit, x_test),
+        "scikit-uplift TwoModels (T-learner)": lambda: _sklift(
+            TwoModels(estimator_trmnt=_classifier(), estimator_ctrl=_classifier(1)), arms
+        ),
+        "scikit-uplift SoloModel (S-learner)": lambda: _sklift(SoloModel(_classifier()), arms),
+        "scikit-uplift ClassTransformation": lambda: _sklift(
+            ClassTransformation(_classifier()), arms
+        ),
+        "CausalML BaseTClassifier": lambda: _causalml(BaseTClassifier(_classifier()), arms),
+        "CausalML BaseXClassifier": lambda: _causalml(
+            BaseXClassifier(outcome_learner=_classifier(), effect_learner=_regressor()), arms
+        ),
+        "EconML DRLearner": lambda: _econml(
+            DRLearner(model_propensity=_classifier(), model_regression=_regressor(),
+                      model_final=_regressor(), random_state=0), arms
+        ),
+        "EconML CausalForestDML": lambda: _econml(
+            CausalForestDML(model_y=_regressor(), model_t=_classifier(), discrete_treatment=True,
+                            random_state=0), arms
+        ),
     }  # fmt: skip
     table = Table(title="Women's e-mail on visits, Hillstrom 30% held out: normalised Qini")
     for header in ("learner", "Qini", "scikit-uplift's own Qini", "seconds"):
