@@ -3,9 +3,9 @@
 The effects are learned by `train --campaigns` from one log and judged on customers of a fresh
 log (another seed) against their true churn under every action: per-customer effects against
 the true ones (Spearman). The average effects' 95% intervals are checked for coverage of the
-true average over several logs. The value of the recommended plan under the true effects, against
-the one-step oracle, "treat the riskiest" and every single action, is measured by the benchmark
-(`nox -s bench -- effects`), which uses `fresh_customers` below.
+true average over several logs. The value of the recommended plan under the true effects is
+tested against "treat the riskiest" and every single action; against the one-step oracle it is
+measured by the benchmark (`nox -s bench -- effects`), which uses `fresh_customers` below.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from aura_sentinel.effects.planning import (
     action_values,
     best_actions,
     kept_value,
+    treat_the_riskiest,
 )
 from aura_sentinel.effects.propensity import estimate_propensities
 from aura_sentinel.features import fit_feature_spec
@@ -147,3 +148,22 @@ def test_average_effect_intervals_cover_the_truth_over_several_logs() -> None:
             intervals += 1
     assert intervals == 20
     assert covered >= 17, covered
+
+
+def test_the_plan_beats_treat_the_riskiest_and_every_single_action(
+    fresh: dict[str, np.ndarray],
+) -> None:
+    """Valued under the true effects, the recommended one-month gain is above every single
+    action for everyone and above "treat the riskiest" (as many customers as the plan treats,
+    with the best single action). The other half of the issue's target, >= 0.8 of the one-step
+    oracle, is measured by `nox -s bench -- effects` (not reached at 50,000 rows)."""
+    values, plan = fresh["true_values"], fresh["plan"]
+    rows = np.arange(plan.size)
+
+    def gain(policy: np.ndarray) -> float:
+        return float(np.mean(values[rows, policy] - values[:, 0]))
+
+    singles = {action: gain(np.full(plan.size, action)) for action in range(1, values.shape[1])}
+    best = max(singles, key=lambda action: singles[action])
+    riskiest = gain(treat_the_riskiest(fresh["risk"], int(np.sum(plan != 0)), best))
+    assert gain(plan) > max(*singles.values(), riskiest), (gain(plan), singles, riskiest)

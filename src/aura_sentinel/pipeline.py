@@ -288,9 +288,17 @@ def assess(
     )
     distributions = model.bundle.manifest.distributions
     assessment.drift = count_bins(distributions, spec, matrix, assessment.state, assessment.unseen)
-    if model.effect_model is not None:  # after the drift counts, which read the nine fields
-        assessment.state, _ = model.effect_model.learned_state(
-            batch, assessment.state, model.policy.simulator, source, first_row, model.threads
+    effects = model.effect_model
+    if effects is not None:  # after the drift counts, which read the nine fields
+        same_features = effects.record.features == spec  # then the matrix is the effects' too
+        assessment.state, _ = effects.learned_state(
+            batch,
+            assessment.state,
+            model.policy.simulator,
+            source,
+            first_row,
+            model.threads,
+            matrix if same_features else None,
         )
     return assessment
 

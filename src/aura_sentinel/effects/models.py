@@ -12,7 +12,7 @@ import numpy.typing as npt
 import polars as pl
 
 from aura_sentinel.effects.calibration import hazard_effects
-from aura_sentinel.effects.learners import FittedLearner
+from aura_sentinel.effects.learners import FittedLearner, FloatMatrix
 from aura_sentinel.effects.record import EffectsRecord
 from aura_sentinel.effects.shrinkage import shrinkage_cells
 from aura_sentinel.retention.simulator import SimulatorSettings
@@ -47,13 +47,15 @@ class EffectModel:
         source: str,
         first_row: int = 0,
         threads: int = 1,
+        matrix: FloatMatrix | None = None,
     ) -> FloatArray:
         """N x A: each customer's churn probability within the log's horizon under each action,
         with the shrinkage applied; an action not tried is the same as no action. (`first_row`:
-        the frame's offset in its file, for error messages; `threads`: XGBoost's.)"""
+        the frame's offset in its file, for error messages; `threads`: XGBoost's; `matrix`: the
+        customers' feature matrix by `record.features`, when the caller has already built it.)"""
         spec = self.record.features
         estimated = self.learner.churn_under_actions(
-            spec.matrix(customers, source, first_row),
+            spec.matrix(customers, source, first_row) if matrix is None else matrix,
             spec.xgboost_types,
             threads,
             start=self.record.starting_churn(state[:, CHURN_PROBABILITY]),
@@ -72,10 +74,11 @@ class EffectModel:
         source: str,
         first_row: int = 0,
         threads: int = 1,
+        matrix: FloatMatrix | None = None,
     ) -> tuple[StateMatrix, FloatArray]:
         """(the state with each customer's learned effects, the churn within the log's horizon
         under each action they rest on): the policy's input when the effects are learned."""
-        churn = self.churn_under(customers, state, source, first_row, threads)
+        churn = self.churn_under(customers, state, source, first_row, threads, matrix)
         shares, _ = hazard_effects(
             churn[:, 0], churn, settings.campaign_horizon, settings.max_effect
         )
