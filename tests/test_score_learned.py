@@ -286,6 +286,25 @@ def test_the_same_input_gives_the_same_bytes(folder: Path, learned: Path) -> Non
     assert rows.get_column("ChurnIfActed").cast(pl.String).str.len_chars().max() <= 6  # 0.xxxx
 
 
+def test_scoring_reads_the_effects_from_the_churn_models_matrix_when_the_features_agree(
+    model: ScoringModel, log: pl.DataFrame
+) -> None:
+    """The log is the training table, so both models read the same features: `assess` builds
+    the matrix once, and the learned state is the one built from the effects' own matrix."""
+    effects = model.effect_model
+    assert effects is not None
+    assert effects.record.features == model.bundle.spec
+    batch = log.head(500)
+    assessed = assess(batch, model, False, "in.csv").state
+    nine = np.ascontiguousarray(assessed[:, :LEARNED_EFFECTS])
+    own, churn = effects.learned_state(batch, nine, model.policy.simulator, "in.csv")
+    np.testing.assert_array_equal(assessed, own)
+    shared = effects.churn_under(
+        batch, nine, "in.csv", matrix=effects.record.features.matrix(batch, "in.csv")
+    )
+    np.testing.assert_array_equal(shared, churn)
+
+
 def test_a_file_missing_an_effect_model_feature_is_refused_naming_it(
     model: ScoringModel, log: pl.DataFrame
 ) -> None:
