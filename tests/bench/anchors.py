@@ -33,7 +33,13 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
-from test_hillstrom import ARMS, HILLSTROM, POLICY_CONFIG, _split  # noqa: E402
+from test_hillstrom import (  # noqa: E402
+    ARMS,
+    HILLSTROM,
+    POLICY_CONFIG,
+    _held_out_estimates,
+    _split,
+)
 
 OUTCOMES = ("segment", "visit", "conversion", "spend")
 BOOSTING = {"n_estimators": 200, "max_depth": 3, "learning_rate": 0.05, "n_jobs": 2}
@@ -73,9 +79,6 @@ class Learned:
 
 def _learned(training: pl.DataFrame, held_out: pl.DataFrame) -> Learned:
     """The effect models `train --campaigns` learns on the 70%, applied to the 30%."""
-    from aura_sentinel.bundle import effect_learner, load_bundle
-    from aura_sentinel.churn import predict_probability
-    from aura_sentinel.effects.models import EffectModel
     from aura_sentinel.effects.offpolicy import LoggedRows
     from aura_sentinel.effects.planning import (
         action_costs,
@@ -84,7 +87,6 @@ def _learned(training: pl.DataFrame, held_out: pl.DataFrame) -> Learned:
         kept_value,
     )
     from aura_sentinel.retention.config import load_policy_file, simulator_for
-    from aura_sentinel.retention.state import build_state
     from aura_sentinel.training import TrainOptions, train
 
     folder = Path(tempfile.mkdtemp())
@@ -103,16 +105,9 @@ def _learned(training: pl.DataFrame, held_out: pl.DataFrame) -> Learned:
     started = time.perf_counter()
     train(folder / "log.csv", folder / "models", options)
     seconds = time.perf_counter() - started
-    bundle = load_bundle(folder / "models")
-    learner, effects = effect_learner(bundle), bundle.manifest.effects
-    assert learner is not None and effects is not None
-    customers = held_out.drop(OUTCOMES)
-    spec = bundle.manifest.features
-    probability = predict_probability(bundle.booster, spec.matrix(customers, "held out"),
-                                      spec.xgboost_types)  # fmt: skip
-    state = build_state(customers, probability, settings.simulator.response_prior,
-                        bundle.manifest.state_sources)  # fmt: skip
-    churn_under = EffectModel(effects, learner).churn_under(customers, state, "held out")
+    experiment = {"models": folder / "models", "held_out": held_out, "settings": settings}
+    churn_under, state, manifest = _held_out_estimates(experiment)
+    effects = manifest.effects
     worth = kept_value(simulator_for(settings), state, effects.horizon_months)
     costs = action_costs(settings.catalog, state)
     actions = np.array([ARMS.index(name) for name in held_out["segment"]])
@@ -246,12 +241,12 @@ def _off_policy_table(learned: Learned) -> Table:
         }
         single = bool(np.all(policy == policy[0]))
         truth = float(rows.churned[rows.actions == policy[0]].mean()) if single else None
+        modelled = {"estimated_rewards_by_reg_model": rows.churn_under[:, :, None]}
         for key, estimator in obp.items():
-            if key == "dr":
-                inputs["estimated_rewards_by_reg_model"] = rows.churn_under[:, :, None]
-            point = estimator.estimate_policy_value(**inputs)
+            given = {**inputs, **modelled} if key == "dr" else inputs
+            point = estimator.estimate_policy_value(**given)
             interval = estimator.estimate_interval(
-                **inputs, n_bootstrap_samples=1000, random_state=0
+                **given, n_bootstrap_samples=1000, random_state=0
             )
             low, high = interval["95.0% CI (lower)"], interval["95.0% CI (upper)"]
             mine = ours[key]
